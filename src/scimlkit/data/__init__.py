@@ -1,0 +1,1 @@
+"""scimlkit.data: declare, fetch, verify, unpack and cache datasets (no JAX needed)."""

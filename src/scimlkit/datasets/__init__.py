@@ -1,0 +1,1 @@
+"""scimlkit.datasets: real data packages built on `scimlkit.data`."""

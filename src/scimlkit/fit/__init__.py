@@ -1,0 +1,1 @@
+"""scimlkit.fit: parameter estimation for nonlinear dynamical (ODE) models on JAX."""

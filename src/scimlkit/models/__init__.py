@@ -1,0 +1,1 @@
+"""scimlkit.models: load models made with other frameworks and run them on JAX."""
