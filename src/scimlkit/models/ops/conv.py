@@ -242,7 +242,7 @@ def _bilinear_gather(x: jax.Array, coords: jax.Array) -> jax.Array:
     """
     spatial = x.shape[3:]
     n = len(spatial)
-    flat = x.reshape(x.shape[:3] + (-1,))
+    flat = x.reshape((*x.shape[:3], -1))
     base = jnp.floor(coords)
     frac = coords - base
     base = base.astype(jnp.int32)
