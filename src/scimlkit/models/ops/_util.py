@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
@@ -135,6 +136,11 @@ def xp(*values: Any) -> Any:
     dtypes (int64 without `jax_enable_x64`) stay in NumPy at trace time.
     """
     return np if all_static(*values) else jnp
+
+
+def index_dtype() -> np.dtype:
+    """int64, or int32 when JAX runs without `jax_enable_x64` (ONNX index outputs)."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.int64))
 
 
 # --------------------------------------------------------------------------- axes
