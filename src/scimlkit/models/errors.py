@@ -50,3 +50,7 @@ class DynamicShapeError(ModelError):
 
 class ModelInputError(ModelError, ValueError):
     """The inputs given to a model do not match its signature (names, count, dtype or rank)."""
+
+
+class OpExecutionError(ModelError, RuntimeError):
+    """A kernel failed while running a node; the message names the node and the cause."""

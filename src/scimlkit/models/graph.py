@@ -98,6 +98,7 @@ class Graph:
     - `opsets`: domain -> opset version (`""` is the default ONNX domain).
     - `name`, `doc`: free text kept for export.
     - `metadata`: producer information and format-specific notes (e.g. the source format).
+    - `value_info`: optional type/shape annotations of intermediate values, by name.
     """
 
     nodes: list[Node] = field(default_factory=list)
@@ -108,6 +109,7 @@ class Graph:
     name: str = "graph"
     doc: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    value_info: dict[str, ValueInfo] = field(default_factory=dict)
 
     @property
     def input_names(self) -> list[str]:
