@@ -1,0 +1,495 @@
+"""Moving bytes: http(s) through httpx, ``file://``, other protocols through fsspec.
+
+Every transfer streams into a ``.part`` file while hashing in the same pass (a worker thread
+hashes and writes while the next chunk is read from the network). HTTP transfers resume with
+``Range`` + ``If-Range`` (ETag or Last-Modified), also across process restarts: the ``.part``
+file keeps a ``.part.json`` with the URL and validators; a part that cannot be resumed is
+discarded. Transient failures (connection errors, timeouts, a body cut short, 408/425/429/5xx)
+are retried with exponential backoff and jitter, honouring ``Retry-After``; then the next URL
+(mirror) is tried.
+
+Settings come from the environment: ``SCIMLKIT_RETRIES`` (5), ``SCIMLKIT_BACKOFF`` (base
+seconds, 0.5), ``SCIMLKIT_TIMEOUT`` (read timeout, 60 s), ``SCIMLKIT_CONNECT_TIMEOUT`` (15 s),
+``SCIMLKIT_MAX_PARALLEL`` (4 files at once), ``SCIMLKIT_PROGRESS=0`` (no progress bars).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import os
+import queue
+import random
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from . import mirrors
+from .checksum import hexdigest, new_hasher, parse_hash
+from .errors import ChecksumMismatch, DownloadError
+from .spec import RemoteFile
+
+MiB = 1 << 20
+RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise DownloadError(f"{name}={raw!r} is not a number") from None
+
+
+@dataclass
+class Options:
+    """Transfer settings; `Options.from_env()` reads the ``SCIMLKIT_*`` variables."""
+
+    retries: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 300.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 60.0
+    max_parallel: int = 4
+    chunk: int = 4 * MiB
+    progress: bool = False
+
+    @classmethod
+    def from_env(cls, progress: bool | None = None) -> Options:
+        if progress is None:
+            progress = os.environ.get("SCIMLKIT_PROGRESS", "1") != "0" and sys.stderr.isatty()
+        return cls(
+            retries=int(_env_number("SCIMLKIT_RETRIES", 5)),
+            backoff=_env_number("SCIMLKIT_BACKOFF", 0.5),
+            read_timeout=_env_number("SCIMLKIT_TIMEOUT", 60.0),
+            connect_timeout=_env_number("SCIMLKIT_CONNECT_TIMEOUT", 15.0),
+            max_parallel=max(1, int(_env_number("SCIMLKIT_MAX_PARALLEL", 4))),
+            progress=progress,
+        )
+
+
+@dataclass
+class Fetched:
+    """A file fetched and verified: where it lies, its hash, size and the URL that served it."""
+
+    filename: str
+    path: Path
+    digest: str  # "alg:hex"
+    size: int
+    url: str
+    attempts: list[str] = field(default_factory=list)
+
+
+class _Transient(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Progress
+
+
+class _Progress:
+    """Rich progress bars on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar = None
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def task(self, name: str) -> Callable[[int, int | None, int | None], None]:
+        """A callback ``(advance, total, completed)`` for one file."""
+        if self._bar is None:
+            return lambda advance, total=None, completed=None: None
+        task = self._bar.add_task(name, total=None)
+        bar = self._bar
+
+        def update(advance: int, total: int | None = None, completed: int | None = None) -> None:
+            if total is not None or completed is not None:
+                bar.update(task, total=total, completed=completed)
+            if advance:
+                bar.advance(task, advance)
+
+        return update
+
+
+# --------------------------------------------------------------------------------------------
+# The sink: hash + write in a worker thread
+
+
+class _Sink:
+    """Append chunks to a file and a hasher on a worker thread (hashlib and writes drop the GIL)."""
+
+    def __init__(self, path: Path, append: bool, hasher) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        self.fd = os.open(path, flags, 0o666)
+        self.hasher = hasher
+        self.size = os.fstat(self.fd).st_size
+        self._q: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                for piece in item:
+                    self.hasher.update(piece)
+                written = os.writev(self.fd, item)
+                total = sum(len(p) for p in item)
+                while written < total:  # short write: finish it
+                    rest = b"".join(item)[written:]
+                    written += os.write(self.fd, rest)
+            except BaseException as exc:
+                self._error = exc
+
+    def put(self, pieces: list[bytes]) -> None:
+        if self._error is not None:
+            raise DownloadError(f"cannot write the download: {self._error}") from self._error
+        self.size += sum(len(p) for p in pieces)
+        self._q.put(pieces)
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        os.close(self.fd)
+        if self._error is not None:
+            raise DownloadError(f"cannot write the download: {self._error}") from self._error
+
+
+def _batches(pieces: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    n = 0
+    for piece in pieces:
+        batch.append(piece)
+        n += len(piece)
+        if n >= size:
+            yield batch
+            batch, n = [], 0
+    if batch:
+        yield batch
+
+
+# --------------------------------------------------------------------------------------------
+# Protocol handlers
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def _read_state(meta: Path) -> dict:
+    try:
+        return json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _discard(part: Path) -> None:
+    part.unlink(missing_ok=True)
+    part.with_name(part.name + ".json").unlink(missing_ok=True)
+
+
+def _hash_prefix(path: Path, hasher) -> int:
+    buf = bytearray(4 * MiB)
+    view = memoryview(buf)
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            hasher.update(view[:n])
+            size += n
+    return size
+
+
+def _looks_html(content_type: str, filename: str) -> bool:
+    return "text/html" in content_type.lower() and not filename.lower().endswith((".html", ".htm"))
+
+
+def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Options,
+          client: httpx.Client, progress, filename: str) -> tuple[object, int]:
+    """Download `url` into `part` with resume and retries; returns (hasher, size)."""
+    meta = part.with_name(part.name + ".json")
+    failures = 0
+    while True:
+        state = _read_state(meta)
+        validator = state.get("etag") or state.get("last_modified")
+        if part.exists() and not (state.get("url") == url and validator):
+            _discard(part)  # a part we cannot validate is useless
+        hasher = new_hasher(alg)
+        offset = _hash_prefix(part, hasher) if part.exists() else 0
+        req = {"Accept-Encoding": "identity", **headers}
+        if offset:
+            req["Range"] = f"bytes={offset}-"
+            req["If-Range"] = validator
+        try:
+            with client.stream("GET", url, headers=req) as r:
+                if r.status_code == 416 and offset:
+                    total = (r.headers.get("Content-Range", "").rpartition("/")[2]).strip()
+                    if total.isdigit() and int(total) == offset:
+                        progress(0, offset, offset)
+                        return hasher, offset  # the part was already complete
+                    _discard(part)
+                    raise _Transient("the server refused to resume (416); restarting from zero")
+                if r.status_code in RETRY_STATUS:
+                    raise _Transient(f"HTTP {r.status_code} {r.reason_phrase}",
+                                     _retry_after(r.headers.get("Retry-After")))
+                if r.status_code >= 400:
+                    raise _Permanent(f"HTTP {r.status_code} {r.reason_phrase}")
+                if _looks_html(r.headers.get("Content-Type", ""), filename):
+                    raise _Permanent(
+                        "the server sent an HTML page instead of the file (an error or login page?)"
+                    )
+                length = r.headers.get("Content-Length")
+                if r.status_code == 206:
+                    m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", r.headers.get("Content-Range", ""))
+                    if not m or int(m.group(1)) != offset:
+                        _discard(part)
+                        raise _Transient("the server answered a different range; restarting from zero")
+                    total = int(m.group(3)) if m.group(3) != "*" else None
+                    append = True
+                else:  # 200: a fresh copy (no range support, or the file changed upstream)
+                    offset, hasher, append = 0, new_hasher(alg), False
+                    total = int(length) if length and length.isdigit() else None
+                etag = r.headers.get("ETag")
+                state = {"url": url, "total": total, "etag": etag if etag and not etag.startswith("W/") else None,
+                         "last_modified": r.headers.get("Last-Modified")}
+                meta.write_text(json.dumps(state))
+                progress(0, total, offset)
+                sink = _Sink(part, append, hasher)
+                try:
+                    for batch in _batches(r.iter_raw(), opts.chunk):
+                        sink.put(batch)
+                        progress(sum(len(p) for p in batch))
+                finally:
+                    sink.close()
+                if total is not None and sink.size != total:
+                    raise _Transient(f"the body ended after {sink.size} of {total} bytes")
+                return hasher, sink.size
+        except (_Transient, httpx.TransportError) as exc:
+            if isinstance(exc, httpx.TooManyRedirects | httpx.UnsupportedProtocol | httpx.InvalidURL):
+                raise _Permanent(str(exc) or type(exc).__name__) from exc
+            failures += 1
+            if failures > opts.retries:
+                raise _Permanent(f"gave up after {failures} attempts; last error: {_describe(exc)}") from exc
+            delay = min(opts.backoff_max, opts.backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+            after = getattr(exc, "retry_after", None)
+            if after is not None:
+                delay = max(delay, min(after, opts.retry_after_max))
+            time.sleep(delay)
+        except httpx.HTTPError as exc:
+            raise _Permanent(_describe(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _copy_stream(read: Callable[[int], bytes], part: Path, alg: str, opts: Options, progress) -> tuple[object, int]:
+    hasher = new_hasher(alg)
+    sink = _Sink(part, False, hasher)
+    try:
+        while chunk := read(opts.chunk):
+            sink.put([chunk])
+            progress(len(chunk))
+    finally:
+        sink.close()
+    return hasher, sink.size
+
+
+def _file(url: str, part: Path, alg: str, opts: Options, progress) -> tuple[object, int]:
+    path = Path(url2pathname(unquote(urlsplit(url).path)))
+    try:
+        with open(path, "rb") as f:
+            progress(0, os.fstat(f.fileno()).st_size, 0)
+            return _copy_stream(f.read, part, alg, opts, progress)
+    except OSError as exc:
+        raise _Permanent(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _fsspec(url: str, part: Path, alg: str, opts: Options, progress) -> tuple[object, int]:
+    try:
+        import fsspec
+    except ImportError:
+        raise _Permanent(
+            f"{urlsplit(url).scheme}:// needs fsspec: pip install 'scimlkit[data]'"
+        ) from None
+    try:
+        with fsspec.open(url, "rb") as f:
+            return _copy_stream(f.read, part, alg, opts, progress)
+    except ImportError as exc:
+        raise _Permanent(f"the fsspec backend for {urlsplit(url).scheme}:// is not installed: {exc}") from exc
+    except ValueError as exc:
+        raise _Permanent(f"fsspec cannot open {url}: {exc}") from exc
+    except (OSError, RuntimeError) as exc:
+        raise _Permanent(_describe(exc)) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def expand_headers(headers: Mapping[str, str], dataset: str) -> dict[str, str]:
+    """Replace ``${VAR}`` in header values by environment variables (tokens stay out of code)."""
+    out = {}
+    for key, value in headers.items():
+        for var in _ENV_VAR.findall(value):
+            if var not in os.environ:
+                raise DownloadError(
+                    f"dataset {dataset!r} sends header {key!r} built from ${{{var}}}, but {var} is not "
+                    f"set. Set it (e.g. export {var}=...) and try again."
+                )
+        out[key] = _ENV_VAR.sub(lambda m: os.environ[m.group(1)], value)
+    return out
+
+
+def make_client(opts: Options) -> httpx.Client:
+    """An httpx client with connection reuse, redirects followed, and the configured timeouts."""
+    timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout, pool=None)
+    limits = httpx.Limits(max_connections=max(4, opts.max_parallel), max_keepalive_connections=max(4, opts.max_parallel))
+    return httpx.Client(follow_redirects=True, timeout=timeout, limits=limits,
+                        headers={"User-Agent": "scimlkit-data"})
+
+
+def fetch_file(remote: RemoteFile, part: Path, *, headers: Mapping[str, str] | None = None,
+               opts: Options | None = None, client: httpx.Client | None = None,
+               progress=None) -> Fetched:
+    """Fetch one file into `part`, trying rewritten then declared URLs, verifying its hash.
+
+    Raises:
+        ChecksumMismatch: every URL that answered served content with the wrong hash.
+        DownloadError: no URL could serve the file (each URL's reason is listed).
+    """
+    opts = opts or Options.from_env(progress=False)
+    headers = dict(headers or {})
+    progress = progress or (lambda advance, total=None, completed=None: None)
+    alg, expected = parse_hash(remote.hash) if remote.hash else ("sha256", None)
+    own_client = client is None
+    client = client or make_client(opts)
+    attempts: list[str] = []
+    mismatch: ChecksumMismatch | None = None
+    try:
+        for url in mirrors.candidate_urls(remote.urls):
+            scheme = urlsplit(url).scheme.lower()
+            try:
+                if scheme in ("http", "https"):
+                    hasher, size = _http(url, part, alg, headers, opts, client, progress, remote.filename)
+                elif scheme == "file":
+                    hasher, size = _file(url, part, alg, opts, progress)
+                else:
+                    hasher, size = _fsspec(url, part, alg, opts, progress)
+            except _Permanent as exc:
+                attempts.append(f"{url}: {exc}")
+                if scheme not in ("http", "https"):
+                    _discard(part)
+                continue
+            digest = hexdigest(hasher, len(expected) // 2 if expected else 32)
+            if expected is not None and digest != expected:
+                _discard(part)
+                attempts.append(f"{url}: {alg} mismatch (got {digest})")
+                mismatch = ChecksumMismatch(
+                    f"{remote.filename} from {url}: {alg} hash mismatch: expected {expected} but got "
+                    f"{digest}. The download was deleted and nothing was installed. If the file "
+                    "changed upstream, update the declared hash; otherwise try another mirror.",
+                    expected=f"{alg}:{expected}", actual=f"{alg}:{digest}",
+                )
+                continue
+            part.with_name(part.name + ".json").unlink(missing_ok=True)
+            return Fetched(remote.filename, part, f"{alg}:{digest}", size, url, attempts)
+    finally:
+        if own_client:
+            client.close()
+    if mismatch is not None:
+        if len(attempts) > 1:
+            mismatch.args = (mismatch.args[0] + "\nAll attempts:\n  " + "\n  ".join(attempts),)
+        raise mismatch
+    raise DownloadError(
+        f"could not fetch {remote.filename!r} from any of its {len(attempts)} URL(s):\n  "
+        + "\n  ".join(attempts)
+        + "\nCheck your connection, or point at a mirror with SCIMLKIT_URL_REWRITE="
+        "'PREFIX=MIRROR_PREFIX'. A partial download is kept and will be resumed."
+    )
+
+
+def fetch_files(remotes: Sequence[RemoteFile], part_dir: Path, *, headers: Mapping[str, str] | None = None,
+                opts: Options | None = None) -> dict[str, Fetched]:
+    """Fetch several files with a bounded pool of parallel transfers sharing one connection pool.
+
+    Every file is attempted; if any failed, the first error is raised after the others finished.
+    """
+    opts = opts or Options.from_env()
+    results: dict[str, Fetched] = {}
+    errors: list[BaseException] = []
+    with make_client(opts) as client, _Progress(opts.progress) as bars:
+        def one(remote: RemoteFile) -> None:
+            part = part_dir / (remote.filename.replace("/", "__") + ".part")
+            try:
+                results[remote.filename] = fetch_file(
+                    remote, part, headers=headers, opts=opts, client=client,
+                    progress=bars.task(remote.filename),
+                )
+            except BaseException as exc:
+                errors.append(exc)
+
+        if len(remotes) == 1:
+            one(remotes[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(opts.max_parallel, len(remotes))) as pool:
+                list(pool.map(one, remotes))
+    if errors:
+        mism = [e for e in errors if isinstance(e, ChecksumMismatch)]
+        raise (mism or errors)[0]
+    return results
