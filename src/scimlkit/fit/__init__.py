@@ -1,1 +1,36 @@
-"""scimlkit.fit: parameter estimation for nonlinear dynamical (ODE) models on JAX."""
+"""scimlkit.fit: parameter estimation for ODE models on JAX.
+
+Importing `scimlkit.fit` turns on JAX's 64-bit mode (`jax_enable_x64`): tight ODE
+tolerances and likelihood differences need float64. Import it before creating JAX arrays
+you mean to mix with `fit`.
+
+Example:
+    >>> from scimlkit import fit
+    >>> fit.Parameter("k", bounds=(0.1, 10), scale="log10").scale
+    'log10'
+"""
+
+from . import _x64 as _x64
+from .errors import EngineError as EngineError
+from .errors import EstimationFailedError as EstimationFailedError
+from .errors import FitError as FitError
+from .errors import MethodError as MethodError
+from .errors import ProblemDefinitionError as ProblemDefinitionError
+from .noise import Gaussian as Gaussian
+from .noise import Laplace as Laplace
+from .noise import LogNormal as LogNormal
+from .noise import NoiseModel as NoiseModel
+from .priors import L1 as L1
+from .priors import L2 as L2
+from .priors import LaplacePrior as LaplacePrior
+from .priors import LogNormalPrior as LogNormalPrior
+from .priors import NormalPrior as NormalPrior
+from .priors import Prior as Prior
+from .priors import UniformPrior as UniformPrior
+from .problem import Dose as Dose
+from .problem import Experiment as Experiment
+from .problem import Observable as Observable
+from .problem import ODEModel as ODEModel
+from .problem import Parameter as Parameter
+from .problem import Problem as Problem
+from .simulate import SolverSettings as SolverSettings
