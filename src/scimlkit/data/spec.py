@@ -103,6 +103,9 @@ class DataDep:
     - `headers`: extra HTTP headers; ``${VAR}`` in a value is read from the environment at
       fetch time (tokens: ``{"Authorization": "Bearer ${MY_TOKEN}"}``).
     - `description`: one line for `scimlkit data list`.
+    - `licence`, `citation`: short licence name and the reference to cite (catalogue pages,
+      `scimlkit data list/info`); the full terms belong in `message`.
+    - `size`: total download size in bytes, if known (shown before fetching).
     - `keep_archives`: keep archive files next to their unpacked content.
     - `max_unpack_size`: refuse archives expanding past this many bytes (default from
       ``SCIMLKIT_MAX_UNPACK_SIZE``, else 64 GiB).
@@ -126,6 +129,9 @@ class DataDep:
         post_fetch: PostFetch | str | None = None,
         headers: Mapping[str, str] | None = None,
         description: str = "",
+        licence: str = "",
+        citation: str = "",
+        size: int | None = None,
         keep_archives: bool = False,
         max_unpack_size: int | None = None,
     ) -> None:
@@ -187,6 +193,9 @@ class DataDep:
         self.post_fetch = post_fetch
         self.headers = dict(headers or {})
         self.description = description or ""
+        self.licence = licence or ""
+        self.citation = citation or ""
+        self.size = size
         self.keep_archives = keep_archives
         self.max_unpack_size = max_unpack_size
         self.source = "python"  # or the registry file it came from
@@ -353,7 +362,7 @@ def get(name: str) -> DataDep:
 
 _TOML_KEYS = {
     "urls", "sha256", "hashes", "message", "unpack", "post_fetch", "headers", "description",
-    "keep_archives", "max_unpack_size",
+    "licence", "citation", "size", "keep_archives", "max_unpack_size",
 }
 
 
