@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,19 +202,6 @@ class _Sink:
             raise DownloadError(f"cannot write the download: {self._error}") from self._error
 
 
-def _batches(pieces: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    n = 0
-    for piece in pieces:
-        batch.append(piece)
-        n += len(piece)
-        if n >= size:
-            yield batch
-            batch, n = [], 0
-    if batch:
-        yield batch
-
-
 # --------------------------------------------------------------------------------------------
 # Protocol handlers
 
@@ -309,11 +296,20 @@ def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Opti
                 meta.write_text(json.dumps(state))
                 progress(0, total, offset)
                 sink = _Sink(part, append, hasher)
+                batch: list[bytes] = []
+                pending = 0
                 try:
-                    for batch in _batches(r.iter_raw(), opts.chunk):
+                    for piece in r.iter_raw():
+                        batch.append(piece)
+                        pending += len(piece)
+                        if pending >= opts.chunk:
+                            sink.put(batch)
+                            progress(pending)
+                            batch, pending = [], 0
+                finally:  # keep what arrived before a failure: it is resumed from
+                    if batch:
                         sink.put(batch)
-                        progress(sum(len(p) for p in batch))
-                finally:
+                        progress(pending)
                     sink.close()
                 if total is not None and sink.size != total:
                     raise _Transient(f"the body ended after {sink.size} of {total} bytes")
