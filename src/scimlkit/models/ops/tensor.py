@@ -69,7 +69,35 @@ def _to_string(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1) -> Any:
+_SUB_BYTE_INTS = ("int4", "uint4", "int2", "uint2")
+
+
+def _to_e8m0(m: Any, x: Any, *, saturate: int, round_mode: str) -> Any:
+    """float -> FLOAT8E8M0 (a bare power-of-two exponent), rounding per `round_mode`."""
+    x = x.astype(np.float32)
+    bits = x.view(np.uint32) if m is np else lax.bitcast_convert_type(x, jnp.uint32)
+    exponent = ((bits >> 23) & 0xFF).astype(np.uint16 if m is np else jnp.uint16)
+    mantissa = bits & 0x7FFFFF
+    special = exponent == 0xFF
+    mode = _str(round_mode)
+    if mode == "up":
+        bump = mantissa > 0
+    elif mode == "nearest":
+        bump = ((mantissa & 0x400000) > 0) & (((mantissa & 0x3FFFFF) > 0) | (exponent > 0))
+    elif mode == "down":
+        bump = m.zeros(exponent.shape, bool)
+    else:
+        raise OpAttributeError(f"Cast: round_mode must be 'up', 'down' or 'nearest', got {mode!r}")
+    if saturate:
+        bump = bump & (exponent != 0xFE)
+    exponent = exponent + bump.astype(exponent.dtype)
+    if saturate:  # +-inf saturates to the largest exponent; NaN stays NaN
+        exponent = m.where(special & (mantissa == 0), 0xFE, exponent)
+    out = m.where(special & ((mantissa > 0) | (not saturate)), 0xFF, exponent).astype(np.uint8)
+    return out.view(ml_dtypes.float8_e8m0fnu) if m is np else lax.bitcast_convert_type(out, ml_dtypes.float8_e8m0fnu)
+
+
+def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1, round_mode: str = "up") -> Any:
     """Convert `x` to `dtype` with ONNX Cast semantics (strings via NumPy, float8 saturation)."""
     dtype = np.dtype(dtype)
     if dtype.kind == "O":
@@ -79,6 +107,10 @@ def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1) -> Any:
         return values.reshape(np.shape(x)).astype(dtype)
     m = xp(x)
     x = m.asarray(x)
+    if dtype.name == "float8_e8m0fnu":
+        return _to_e8m0(m, x, saturate=saturate, round_mode=round_mode)
+    if dtype.itemsize == 1 and dtype.name in _SUB_BYTE_INTS and x.dtype.kind == "f":
+        x = x.astype(np.int64 if m is np else jnp.int32)  # truncate, then wrap to the narrow type
     if dtype.name in _FLOAT8_SATURATING and x.dtype.kind == "f":
         hi = float(ml_dtypes.finfo(dtype).max)
         if saturate:  # out-of-range values (and infinities) clamp to the largest finite value
@@ -94,12 +126,13 @@ def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1) -> Any:
 
 @register_op("Cast")
 def cast(ctx: OpContext, x: Any, *, to: int, saturate: int = 1, round_mode: str = "up") -> Any:
-    return cast_array(x, np_dtype(to), saturate=saturate)
+    return cast_array(x, np_dtype(to), saturate=saturate, round_mode=round_mode)
 
 
 @register_op("CastLike")
 def cast_like(ctx: OpContext, x: Any, target: Any, *, saturate: int = 1, round_mode: str = "up") -> Any:
-    return cast_array(x, np.asarray(target).dtype if is_static(target) else target.dtype, saturate=saturate)
+    dtype = np.asarray(target).dtype if is_static(target) else np.dtype(target.dtype)
+    return cast_array(x, dtype, saturate=saturate, round_mode=round_mode)
 
 
 @register_op("BitCast")
@@ -109,6 +142,8 @@ def bitcast(ctx: OpContext, x: Any, *, to: int) -> Any:
         raise OpAttributeError(f"{ctx.describe()}: BitCast needs types of the same bit width, got {x.dtype} -> {dtype}")
     if is_static(x):
         return np.asarray(x).view(dtype)
+    if x.dtype == jnp.bool_ or dtype == np.bool_:
+        return x.view(dtype)
     return lax.bitcast_convert_type(x, dtype)
 
 
@@ -157,7 +192,9 @@ def reshape(ctx: OpContext, x: Any, shape: Any = None, *, allowzero: int = 0, **
 @register_op("Flatten")
 def flatten(ctx: OpContext, x: Any, *, axis: int = 1) -> Any:
     dims = _shape(x)
-    axis = normalize_axis(axis, len(dims) + 1) if axis != len(dims) else axis
+    if not -len(dims) <= axis <= len(dims):
+        raise OpAttributeError(f"{ctx.describe()}: axis {axis} is out of range for rank {len(dims)}")
+    axis = axis + len(dims) if axis < 0 else axis
     return xp(x).reshape(x, (math.prod(dims[:axis]), math.prod(dims[axis:])))
 
 
@@ -500,7 +537,7 @@ def eye_like(ctx: OpContext, x: Any, *, dtype: int | None = None, k: int = 0) ->
 
 @register_op("Range")
 def range_(ctx: OpContext, start: Any, limit: Any, delta: Any, *, stash_type: int = 1) -> Any:
-    s, lim, d = (ctx.static(v, name) for v, name in ((start, "start"), (limit, "limit"), (delta, "delta")))
+    s, lim, d = (ctx.static(v, name).reshape(-1)[0] for v, name in ((start, "start"), (limit, "limit"), (delta, "delta")))
     dtype = s.dtype
     if d == 0:
         raise OpAttributeError(f"{ctx.describe()}: delta must not be 0")
