@@ -98,10 +98,13 @@ def write_idx(array: np.ndarray) -> bytes:
     ```
     """
     array = np.asarray(array)
-    for code, dtype in IDX_TYPES.items():
-        if dtype.kind == array.dtype.kind and dtype.itemsize == array.dtype.itemsize:
-            break
-    else:
+    matches = [
+        (code, dtype)
+        for code, dtype in IDX_TYPES.items()
+        if dtype.kind == array.dtype.kind and dtype.itemsize == array.dtype.itemsize
+    ]
+    if not matches:
         raise DatasetFormatError(f"IDX cannot hold dtype {array.dtype}")
+    code, dtype = matches[0]
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     return header + array.astype(dtype, copy=False).tobytes()
