@@ -35,3 +35,14 @@ def test_unpinned_are_really_unpinned_and_explained():
     for name, reason in UNPINNED.items():
         assert not catalogue()[name].pinned
         assert "first fetch" in reason
+
+
+def test_catalogue_page_is_current():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_dataset_catalogue.py"
+    spec = importlib.util.spec_from_file_location("gen_dataset_catalogue", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.PAGE.read_text() == module.render(), "run `python scripts/gen_dataset_catalogue.py`"

@@ -56,9 +56,9 @@ register(
         "Canadian-Lynx",
         urls={"lynx.csv": [_raw("csv/datasets/lynx.csv")]},
         hashes={"lynx.csv": "sha256:0766d4043eb8a20ac83afefff1c78063beff3891571c59e8e38d72503ca86cf1"},
-        message=f"Annual numbers of lynx trappings in Canada, 1821-1934.\nLicence: GPL-2 | GPL-3 (R datasets).\nCitation: {_ELTON}",
+        message=f"Annual numbers of lynx trappings in Canada, 1821-1934.\nLicence: GPL-2 or GPL-3 (R datasets).\nCitation: {_ELTON}",
         description="Annual Canadian lynx trappings, 1821-1934",
-        licence="GPL-2 | GPL-3 (R datasets package)",
+        licence="GPL-2 or GPL-3 (R datasets package)",
         citation=_ELTON,
         size=1438,
     )
@@ -70,9 +70,9 @@ register(
     DataDep(
         "Sunspots",
         urls={"sunspot.year.csv": [_raw("csv/datasets/sunspot.year.csv")]},
-        message=f"Yearly mean relative sunspot numbers 1700-1988.\nLicence: GPL-2 | GPL-3 (R datasets).\nCitation: {_SUNSPOT_CITATION}",
+        message=f"Yearly mean relative sunspot numbers 1700-1988.\nLicence: GPL-2 or GPL-3 (R datasets).\nCitation: {_SUNSPOT_CITATION}",
         description="Yearly mean relative sunspot numbers, 1700-1988",
-        licence="GPL-2 | GPL-3 (R datasets package)",
+        licence="GPL-2 or GPL-3 (R datasets package)",
         citation=_SUNSPOT_CITATION,
     )
 )
@@ -84,9 +84,9 @@ register(
     DataDep(
         "Mauna-Loa-CO2",
         urls={"co2.csv": [_raw("csv/datasets/co2.csv")]},
-        message=f"Monthly Mauna Loa atmospheric CO2 concentration 1959-1997 (ppm).\nLicence: GPL-2 | GPL-3 (R datasets).\nCitation: {_CO2_CITATION}",
+        message=f"Monthly Mauna Loa atmospheric CO2 concentration 1959-1997 (ppm).\nLicence: GPL-2 or GPL-3 (R datasets).\nCitation: {_CO2_CITATION}",
         description="Monthly Mauna Loa CO2 (ppm), 1959-1997",
-        licence="GPL-2 | GPL-3 (R datasets package)",
+        licence="GPL-2 or GPL-3 (R datasets package)",
         citation=_CO2_CITATION,
     )
 )
