@@ -11,15 +11,25 @@ Example:
 """
 
 from . import _x64 as _x64
+from . import zoo as zoo
+from .engine import map_chunks as map_chunks
 from .errors import EngineError as EngineError
 from .errors import EstimationFailedError as EstimationFailedError
 from .errors import FitError as FitError
 from .errors import MethodError as MethodError
 from .errors import ProblemDefinitionError as ProblemDefinitionError
+from .methods import BFGS as BFGS
+from .methods import CMAES as CMAES
+from .methods import LBFGS as LBFGS
+from .methods import DifferentialEvolution as DifferentialEvolution
+from .methods import LevenbergMarquardt as LevenbergMarquardt
+from .methods import Method as Method
+from .methods import TrustRegion as TrustRegion
 from .noise import Gaussian as Gaussian
 from .noise import Laplace as Laplace
 from .noise import LogNormal as LogNormal
 from .noise import NoiseModel as NoiseModel
+from .optimize import estimate as estimate
 from .priors import L1 as L1
 from .priors import L2 as L2
 from .priors import LaplacePrior as LaplacePrior
@@ -33,4 +43,7 @@ from .problem import Observable as Observable
 from .problem import ODEModel as ODEModel
 from .problem import Parameter as Parameter
 from .problem import Problem as Problem
+from .result import FitResult as FitResult
+from .result import StartOutcome as StartOutcome
+from .result import Status as Status
 from .simulate import SolverSettings as SolverSettings

@@ -524,22 +524,29 @@ class Problem:
             return f(jnp.asarray(ts)[col.rows], ys[col.rows], pred)
         return jnp.full(col.y.shape, float(spec))
 
+    def _column_terms(self, params: Mapping[str, Any], k: int, ys: Any) -> list[tuple[_Column, Any, Any]]:
+        """Per measured column of experiment `k`: (column, prediction, sigma) at its data."""
+        e = self.experiments[k]
+        p = self._experiment_params(params, k)
+        cols = self._columns[k]
+        preds = self._predictions(p, e.t, ys, [c.obs_index for c in cols])
+        out = []
+        for j, c in enumerate(cols):
+            m = preds[c.rows, j]
+            out.append((c, m, self._sigma(c, p, e.t, ys, m)))
+        return out
+
     def _terms(self, x: Any, adjoint: Any) -> tuple[list[tuple[_Column, Any, Any]], Any, Any]:
         """Per column (prediction, sigma) at the finite data, plus success flag and steps."""
         params = self.params(x)
         out = []
         ok = jnp.asarray(True)
         steps = jnp.asarray(0)
-        for k, e in enumerate(self.experiments):
-            p = self._experiment_params(params, k)
+        for k in range(len(self.experiments)):
             ys, ok_k, st = self._solve_experiment(params, k, adjoint)
             ok = ok & ok_k
             steps = steps + st
-            cols = self._columns[k]
-            preds = self._predictions(p, e.t, ys, [c.obs_index for c in cols])
-            for j, c in enumerate(cols):
-                m = preds[c.rows, j]
-                out.append((c, m, self._sigma(c, p, e.t, ys, m)))
+            out.extend(self._column_terms(params, k, ys))
         return out, ok, steps
 
     def nll(self, x: Any, *, adjoint: Any = None) -> Any:
@@ -602,20 +609,29 @@ class Problem:
 
     def _residuals_aux(self, x: Any, adjoint: Any) -> tuple[Any, Any]:
         terms, ok, steps = self._terms(x, adjoint)
+        r = jnp.concatenate(self._data_residuals(terms) + self._parameter_residuals(x))
+        return jnp.where(ok, r, jnp.inf), steps
+
+    @staticmethod
+    def _data_residuals(terms: list[tuple[_Column, Any, Any]]) -> list[Any]:
         parts = []
         for c, m, s in terms:
             parts.append(c.noise.residual(jnp.asarray(c.y), m, s))
             if c.sigma is None and not isinstance(c.noise.scale_spec, int | float):
                 parts.append(jnp.sqrt(jnp.maximum(2.0 * jnp.log(s / c.sigma_floor) + 1.0, 0.0)))
+        return [jnp.ravel(q) for q in parts]
+
+    def _parameter_residuals(self, x: Any) -> list[Any]:
+        """Gauss-Newton terms of Normal priors and L2 penalties."""
         x = jnp.asarray(x)
+        parts = []
         for i, p in enumerate(self._free):
             if p.prior is not None and not isinstance(p.prior, UniformPrior):
                 v = x[i] if p.prior.on == "scale" else from_scale(x[i], p.scale)
                 parts.append(jnp.atleast_1d(p.prior.residual(v)))
         for reg, idx in self._reg_indices():
             parts.append(math.sqrt(2.0 * reg.weight) * (x[idx] - reg.center))
-        r = jnp.concatenate([jnp.ravel(q) for q in parts])
-        return jnp.where(ok, r, jnp.inf), steps
+        return [jnp.ravel(q) for q in parts]
 
     # ------------------------------------------------------------------ compiled, NumPy-facing
     @cached_property

@@ -1,0 +1,97 @@
+"""Where multi-start work runs: in this process, in local processes, or on a cluster.
+
+`engine=` takes
+
+- `"serial"` (default): one process, one compilation, starts in turn;
+- `"processes"` or an int (worker count): local worker processes started with *spawn*
+  (JAX and fork do not mix); each worker compiles the problem once and runs a chunk;
+- any `concurrent.futures.Executor`-like object with `submit(fn, *args)` returning futures
+  with `.result()`, which includes a `dask.distributed.Client`;
+- the `ray` module (after `ray.init()`): chunks become `ray.remote` tasks.
+
+Work is split into as many chunks as workers, so every worker compiles once. Problems
+must pickle for the parallel engines: define the model's functions at module level.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from .errors import EngineError
+
+
+def _chunks(items: Sequence[Any], n: int) -> list[list[Any]]:
+    n = max(1, min(n, len(items)))
+    return [list(items[i::n]) for i in range(n)]
+
+
+def n_workers(engine: Any) -> int:
+    """How many parallel workers an engine stands for (1 for serial)."""
+    if engine is None or (isinstance(engine, str) and engine == "serial"):
+        return 1
+    if isinstance(engine, str) and engine == "processes":
+        return max(1, os.cpu_count() or 1)
+    if isinstance(engine, int):
+        return max(1, engine)
+    for attr in ("_max_workers",):
+        if hasattr(engine, attr):
+            return int(getattr(engine, attr))
+    if hasattr(engine, "nthreads"):  # dask Client
+        try:
+            return max(1, sum(engine.nthreads().values()))
+        except Exception:  # pragma: no cover - depends on the cluster
+            return 4
+    if hasattr(engine, "cluster_resources"):  # ray
+        return max(1, int(engine.cluster_resources().get("CPU", 1)))
+    return 4
+
+
+def map_chunks(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: Sequence[Any]) -> list[Any]:
+    """Run `fn(payload, chunk)` over chunks of `items` on `engine`; concatenate the lists.
+
+    `fn` must be a module-level function; `payload` and items must pickle for parallel
+    engines (the error says so when they do not).
+    """
+    if engine is None or (isinstance(engine, str) and engine == "serial"):
+        return fn(payload, list(items))
+    chunks = _chunks(items, n_workers(engine))
+    try:
+        blob = pickle.dumps(payload)
+    except Exception as exc:
+        raise EngineError(
+            f"the problem cannot be sent to worker processes ({exc}); define the model's "
+            "functions at module level (no lambdas or closures), or use engine='serial'"
+        ) from exc
+    try:
+        if isinstance(engine, int) or (isinstance(engine, str) and engine == "processes"):
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=len(chunks), mp_context=ctx) as pool:
+                futures = [pool.submit(_call, fn, blob, c) for c in chunks]
+                parts = [f.result() for f in futures]
+        elif hasattr(engine, "submit"):
+            futures = [engine.submit(_call, fn, blob, c) for c in chunks]
+            parts = [f.result() for f in futures]
+        elif hasattr(engine, "remote") and hasattr(engine, "get"):  # the ray module
+            task = engine.remote(_call)
+            parts = engine.get([task.remote(fn, blob, c) for c in chunks])
+        else:
+            raise EngineError(
+                f"unknown engine {engine!r}: use 'serial', 'processes', a worker count, an "
+                "Executor/dask Client (with .submit), or the ray module"
+            )
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"the engine failed to run the work: {type(exc).__name__}: {exc}") from exc
+    return [r for part in parts for r in part]
+
+
+def _call(fn: Callable[..., list[Any]], blob: bytes, chunk: list[Any]) -> list[Any]:
+    from . import _x64  # noqa: F401  (a fresh worker needs 64-bit JAX before unpickling arrays)
+
+    return fn(pickle.loads(blob), chunk)
