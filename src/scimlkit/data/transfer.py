@@ -65,7 +65,7 @@ class Options:
     connect_timeout: float = 15.0
     read_timeout: float = 60.0
     max_parallel: int = 4
-    chunk: int = 4 * MiB
+    chunk: int = 2 * MiB
     progress: bool = False
 
     @classmethod
@@ -298,14 +298,17 @@ def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Opti
                 sink = _Sink(part, append, hasher)
                 batch: list[bytes] = []
                 pending = 0
+                flushed = time.monotonic()
                 try:
                     for piece in r.iter_raw():
                         batch.append(piece)
                         pending += len(piece)
-                        if pending >= opts.chunk:
+                        # large writes, but a slow transfer still reaches the disk often (resume)
+                        if pending >= opts.chunk or time.monotonic() - flushed > 0.25:
                             sink.put(batch)
                             progress(pending)
                             batch, pending = [], 0
+                            flushed = time.monotonic()
                 finally:  # keep what arrived before a failure: it is resumed from
                     if batch:
                         sink.put(batch)
