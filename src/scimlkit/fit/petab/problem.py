@@ -25,6 +25,10 @@ from scimlkit.fit.petab.errors import PEtabError
 from scimlkit.fit.petab.formula import free_names, parse_formula, to_code
 from scimlkit.fit.petab.sbml import ModelFunctions, SBMLModel, read_sbml
 from scimlkit.fit.petab.tables import PEtabTables, is_missing, read_tables, split_overrides
+from scimlkit.fit.priors import LaplacePrior, LogNormalPrior, NormalPrior, Prior, UniformPrior
+from scimlkit.fit.problem import Parameter, Problem
+from scimlkit.fit.problem import from_scale as from_scale_1
+from scimlkit.fit.simulate import SolverSettings, reverse_adjoint
 
 _SCALES = ("lin", "log", "log10")
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -72,16 +76,22 @@ class _Observable:
     y: np.ndarray
     op: _Spec  # shape (n, n_obs_params)
     npar: _Spec
+    sigma_varies: bool = False  # noise scale depends on estimated parameters
+    sigma_floor: float = 1e-8  # a lower bound of the noise scale (for Gauss-Newton residuals)
 
 
-class PEtabProblem:
+class PEtabProblem(Problem):
     """A parameter-estimation problem read from PEtab files (see `from_petab`).
 
+    It is a `scimlkit.fit.Problem`: `fit.estimate`, `fit.profile` and `fit.sample` take it
+    as they are. `x` (the estimation-scale vector) follows `parameter_names`, the estimated
+    rows of the parameter table, with their PEtab `parameterScale`s and bounds; priors
+    (`objectivePriorType`) enter `log_prior`, not `log_likelihood`.
+
     Attributes:
-        names: ids of the estimated parameters (the order of array arguments).
-        scales: their PEtab scales (`lin`, `log`, `log10`).
-        lower, upper: bounds on the natural scale.
+        names: ids of the estimated parameters (same as `parameter_names`).
         nominal: dict id -> nominal value on the natural scale (estimated parameters).
+        pairs: the (pre-equilibration, simulation) condition pairs that are simulated.
         model: the `SBMLModel`; `functions`: its generated JAX functions.
     """
 
@@ -95,6 +105,7 @@ class PEtabProblem:
         solver: diffrax.AbstractSolver | None = None,
         max_steps: int = 200_000,
         steady_state_tol: float = 1e-10,
+        gradient: str = "auto",
     ) -> None:
         self.tables = tables
         self.model = model or read_sbml(tables.sbml_path)
@@ -102,6 +113,11 @@ class PEtabProblem:
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
         self.steady_state_tol = steady_state_tol
         self.solver = solver or diffrax.Kvaerno5()
+        self.settings = SolverSettings(self.solver, rtol, atol, max_steps)
+        self.solver_name = type(self.solver).__name__.lower()
+        self.gradient_mode = gradient
+        self.regularization = []
+        self.experiments = []
         self._read_parameters()
         cond_cols = [
             c for c in tables.conditions.columns if c not in ("conditionId", "conditionName")
@@ -111,8 +127,10 @@ class PEtabProblem:
         self.functions: ModelFunctions = self.model.compile(overridden)
         self._read_conditions(cond_cols)
         self._read_measurements()
-        self._llh = jax.jit(self._log_likelihood_natural)
-        self._grad = jax.jit(jax.grad(self._log_likelihood_natural))
+        self._llh = jax.jit(lambda th: self._log_likelihood_natural(th, reverse_adjoint()))
+        self._grad = jax.jit(
+            jax.grad(lambda th: self._log_likelihood_natural(th, reverse_adjoint()))
+        )
 
     # -- parameter table ---------------------------------------------------------------
     def _read_parameters(self) -> None:
@@ -134,21 +152,40 @@ class PEtabProblem:
             raise PEtabError(f"{self.name}: fixed parameter(s) {missing} have no nominalValue")
         self._nominal_full = nominal
         self.est_idx = np.flatnonzero(est)
-        self.names = [self.all_ids[i] for i in self.est_idx]
-        self.scales = [all_scales[i] for i in self.est_idx]
-        self.lower = df["lowerBound"].to_numpy(dtype=float)[self.est_idx]
-        self.upper = df["upperBound"].to_numpy(dtype=float)[self.est_idx]
-        self.nominal = {k: float(nominal[self.index[k]]) for k in self.names}
-        self.priors = self._read_priors(df)
+        lower = df["lowerBound"].to_numpy(dtype=float)
+        upper = df["upperBound"].to_numpy(dtype=float)
+        self.nominal = {self.all_ids[i]: float(nominal[i]) for i in self.est_idx}
+        self.priors = self._read_priors(df, est)
+        self.parameters = []
+        for i, k in enumerate(self.all_ids):
+            if not est[i]:
+                self.parameters.append(
+                    Parameter(k, scale=all_scales[i], value=float(nominal[i]), estimate=False)
+                )
+                continue
+            value = float(nominal[i]) if lower[i] <= nominal[i] <= upper[i] else None
+            self.parameters.append(
+                Parameter(
+                    k,
+                    (lower[i], upper[i]),
+                    all_scales[i],
+                    value,
+                    True,
+                    _prior(self.priors.get(k), k, self.name),
+                )
+            )
+        self._free = [p for p in self.parameters if p.estimate]
+        self._fixed = {p.name: float(p.value) for p in self.parameters if not p.estimate}  # type: ignore[arg-type]
+        self._lower_nat = lower[self.est_idx]
 
-    def _read_priors(self, df: Any) -> dict[str, tuple[str, tuple[float, ...]]]:
+    def _read_priors(self, df: Any, est: np.ndarray) -> dict[str, tuple[str, tuple[float, ...]]]:
         out: dict[str, tuple[str, tuple[float, ...]]] = {}
         if "objectivePriorType" not in df.columns:
             return out
         params = df.get("objectivePriorParameters")
         for i, k in enumerate(self.all_ids):
             kind = df["objectivePriorType"].iloc[i]
-            if is_missing(kind) or k not in self.names:
+            if is_missing(kind) or not est[i]:
                 continue
             raw = "" if params is None or is_missing(params.iloc[i]) else str(params.iloc[i])
             out[k] = (str(kind).strip(), tuple(float(x) for x in raw.split(";") if x.strip()))
@@ -326,6 +363,28 @@ class PEtabProblem:
             )
         self.n_measurements = len(m)
 
+    def _sigma_info(self, f_noise: Any, npar: _Spec, n_np: int, oid: str) -> tuple[bool, float]:
+        """Whether the noise scale varies with estimated parameters, and a lower bound of it."""
+        est = set(self.est_idx.tolist())
+        names = free_names(f_noise)
+        ph = {f"noiseParameter{q + 1}_{oid}" for q in range(n_np)}
+        direct = [n for n in names - ph if n in self.index and self.index[n] in est]
+        via = {int(i) for i in np.unique(npar.idx) if i >= 0 and int(i) in est}
+        others = [n for n in names - ph if n not in self.index]
+        if not direct and not via and not others:
+            return False, 1e-8
+        # the usual case: the noise formula is one placeholder mapped to one estimated parameter
+        if (
+            n_np == 1
+            and str(f_noise) == f"noiseParameter1_{oid}"
+            and len(via) == 1
+            and np.all(npar.idx >= 0)
+        ):
+            lo = float(self.tables.parameters["lowerBound"].iloc[next(iter(via))])
+            if lo > 0:
+                return True, lo
+        return True, 1e-8
+
     def _override_specs(self, m: Any, rows: np.ndarray, col: str, n: int, oid: str) -> _Spec:
         idx = np.full((rows.size, max(n, 1)), -1, dtype=int)
         const = np.zeros((rows.size, max(n, 1)))
@@ -383,7 +442,9 @@ class PEtabProblem:
         rhs = self.functions.rhs
         return diffrax.ODETerm(lambda t, y, p: rhs(t, y, p))
 
-    def _steady_state(self, p: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def _steady_state(
+        self, p: jax.Array, x: jax.Array, adjoint: Any
+    ) -> tuple[jax.Array, jax.Array]:
         tol = self.steady_state_tol
         sol = diffrax.diffeqsolve(
             self._term(),
@@ -397,13 +458,14 @@ class PEtabProblem:
             stepsize_controller=diffrax.PIDController(rtol=self.rtol, atol=self.atol),
             event=diffrax.Event(diffrax.steady_state_event(rtol=tol, atol=tol)),
             max_steps=self.max_steps,
+            adjoint=adjoint,
             throw=False,
         )
         ok = sol.result == diffrax.RESULTS.event_occurred
         return sol.ys[-1], ok
 
     def _simulate_pair(
-        self, p: jax.Array, x_start: jax.Array
+        self, p: jax.Array, x_start: jax.Array, adjoint: Any
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         ts = jnp.asarray(self.ts)
         if self.ts[-1] > 0:
@@ -418,19 +480,22 @@ class PEtabProblem:
                 saveat=diffrax.SaveAt(ts=ts),
                 stepsize_controller=self._controller(self.functions.jumps(p)),
                 max_steps=self.max_steps,
+                adjoint=adjoint,
                 throw=False,
             )
             xs, ok = sol.ys, sol.result == diffrax.RESULTS.successful
         else:
             xs, ok = x_start[None, :], jnp.asarray(True)
         if self._need_ss:
-            x_inf, ok_ss = self._steady_state(p, x_start)
+            x_inf, ok_ss = self._steady_state(p, x_start, adjoint)
             ok = ok & ok_ss
         else:
             x_inf = x_start
         return xs, x_inf, ok
 
-    def simulate(self, theta_full: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    def _simulate_all(
+        self, theta_full: jax.Array, adjoint: Any
+    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         """States of every condition pair on the time grid `self.ts`, steady states, constants, ok flags."""
         fn = self.functions
         p_sim = self._p_sim.resolve(theta_full)
@@ -441,16 +506,20 @@ class PEtabProblem:
         if n0:
             x0 = jax.vmap(fn.x0)(p_sim[:n0])
             x_start = jnp.where(mask[:n0], x_over[:n0], x0)
-            outs.append(jax.vmap(self._simulate_pair)(p_sim[:n0], x_start))
+            outs.append(
+                jax.vmap(lambda p, x: self._simulate_pair(p, x, adjoint))(p_sim[:n0], x_start)
+            )
         if n0 < len(self.pairs):
             p_pre = self._p_pre.resolve(theta_full)
             xpre = jax.vmap(fn.x0)(p_pre)
             xpre = jnp.where(
                 jnp.asarray(self._xpre_mask), self._xpre_over.resolve(theta_full), xpre
             )
-            x_ss, ok_pre = jax.vmap(self._steady_state)(p_pre, xpre)
+            x_ss, ok_pre = jax.vmap(lambda p, x: self._steady_state(p, x, adjoint))(p_pre, xpre)
             x_start = jnp.where(mask[n0:], x_over[n0:], x_ss)
-            xs, x_inf, ok = jax.vmap(self._simulate_pair)(p_sim[n0:], x_start)
+            xs, x_inf, ok = jax.vmap(lambda p, x: self._simulate_pair(p, x, adjoint))(
+                p_sim[n0:], x_start
+            )
             outs.append((xs, x_inf, ok & ok_pre))
         xs = jnp.concatenate([o[0] for o in outs])
         x_inf = jnp.concatenate([o[1] for o in outs])
@@ -462,10 +531,12 @@ class PEtabProblem:
 
     def predictions(self, theta_est: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
         """Per observable: (simulated observable, noise scale) at its measurements."""
-        return self._predict(self._full(theta_est))[0]
+        return self._predict(self._full(theta_est), reverse_adjoint())[0]
 
-    def _predict(self, theta: jax.Array) -> tuple[list[tuple[jax.Array, jax.Array]], jax.Array]:
-        xs, x_inf, p_sim, ok = self.simulate(theta)
+    def _predict(
+        self, theta: jax.Array, adjoint: Any
+    ) -> tuple[list[tuple[jax.Array, jax.Array]], jax.Array]:
+        xs, x_inf, p_sim, ok = self._simulate_all(theta, adjoint)
         env = self.functions.env
         out = []
         for ob in self.observables:
@@ -483,8 +554,8 @@ class PEtabProblem:
             out.append(jax.vmap(one)(t, x, p, op, npar))
         return out, jnp.all(ok)
 
-    def _log_likelihood_natural(self, theta_est: jax.Array) -> jax.Array:
-        preds, ok = self._predict(self._full(theta_est))
+    def _log_likelihood_natural(self, theta_est: jax.Array, adjoint: Any) -> jax.Array:
+        preds, ok = self._predict(self._full(theta_est), adjoint)
         total = jnp.asarray(0.0)
         for ob, (h, sigma) in zip(self.observables, preds, strict=True):
             total = total + jnp.sum(
@@ -493,6 +564,11 @@ class PEtabProblem:
         return jnp.where(ok, total, -jnp.inf)
 
     # -- public API ------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Ids of the estimated parameters (`parameter_names`)."""
+        return self.parameter_names
+
     def as_array(self, params: Mapping[str, float] | Sequence[float] | jax.Array) -> jax.Array:
         """Estimated parameters on the natural scale, in `names` order (missing ones: nominal)."""
         if isinstance(params, Mapping):
@@ -523,22 +599,86 @@ class PEtabProblem:
         """Gradient of `log_likelihood` with respect to the natural-scale parameters."""
         return self._grad(self.as_array(params))
 
-    def to_scale(self, params: Mapping[str, float] | Sequence[float] | jax.Array) -> np.ndarray:
-        """Natural-scale values -> estimation scale (`scales`)."""
-        return _to_scale(np.asarray(self.as_array(params)), self.scales)
-
-    def from_scale(self, z: Any) -> jax.Array:
-        """Estimation-scale values -> natural scale."""
-        return _from_scale(z, self.scales)
-
-    def objective(self, z: jax.Array) -> jax.Array:
-        """Negative log-likelihood as a function of estimation-scale values (what optimizers see)."""
-        return -self._log_likelihood_natural(self.from_scale(z))
+    def nll(self, x: Any, *, adjoint: Any = None) -> jax.Array:
+        """Negative log-likelihood at estimation-scale `x` (traceable; `inf` when a solve fails)."""
+        theta = _from_scale(x, self.scales)
+        return -self._log_likelihood_natural(theta, adjoint or reverse_adjoint())
 
     @property
-    def bounds_scaled(self) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds on the estimation scale."""
-        return _to_scale(self.lower, self.scales), _to_scale(self.upper, self.scales)
+    def residual_form(self) -> str | None:
+        """None when every observable has normal noise (Gauss-Newton methods apply), else why not."""
+        laplace = [ob.id for ob in self.observables if ob.distribution != "normal"]
+        if laplace:
+            return f"observable(s) {laplace} have Laplace noise, which has no least-squares form"
+        for p in self._free:
+            if (
+                p.prior is not None
+                and not isinstance(p.prior, UniformPrior)
+                and p.prior.residual(0.0) is None
+            ):
+                return f"the prior {type(p.prior).__name__} of {p.name!r} has no least-squares form"
+        return None
+
+    def _residuals_aux(self, x: Any, adjoint: Any) -> tuple[jax.Array, jax.Array]:
+        """Residuals with `objective = 0.5 * sum(r**2) + const`, and a step count (0)."""
+        theta_est = _from_scale(x, self.scales)
+        preds, ok = self._predict(self._full(theta_est), adjoint)
+        parts = []
+        for ob, (h, sigma) in zip(self.observables, preds, strict=True):
+            y = jnp.asarray(ob.y)
+            if ob.transformation == "log":
+                y, h = jnp.log(y), jnp.log(h)
+            elif ob.transformation == "log10":
+                y, h = jnp.log10(y), jnp.log10(h)
+            parts.append((y - h) / sigma)
+            if ob.sigma_varies:
+                floor = jnp.asarray(ob.sigma_floor)
+                parts.append(jnp.sqrt(jnp.maximum(2.0 * jnp.log(sigma / floor) + 1.0, 0.0)))
+        x = jnp.asarray(x)
+        for i, p in enumerate(self._free):
+            if p.prior is not None and not isinstance(p.prior, UniformPrior):
+                v = x[i] if p.prior.on == "scale" else from_scale_1(x[i], p.scale)
+                parts.append(jnp.atleast_1d(p.prior.residual(v)))
+        r = jnp.concatenate([jnp.ravel(q) for q in parts])
+        return jnp.where(ok, r, jnp.inf), jnp.asarray(0)
+
+    @property
+    def n_data(self) -> int:
+        """Number of measurements."""
+        return self.n_measurements
+
+    def describe(self) -> str:
+        """A short text description of the problem."""
+        lines = [repr(self)]
+        for p in self._free:
+            lines.append(f"  {p.name:<24} [{p.bounds[0]:.4g}, {p.bounds[1]:.4g}] {p.scale}")  # type: ignore[index]
+        return "\n".join(lines)
+
+    def simulate(
+        self, params: Mapping[str, float] | Any, t: Any = None, experiments: Any = None
+    ) -> list[dict]:
+        """Observables at the measurements, per observable: dict with `observable`, `t`, `y`,
+        `prediction`, `sigma`, `condition` (NumPy). `params`: natural-scale dict or `x`."""
+        theta = (
+            self.as_array(params)
+            if isinstance(params, Mapping)
+            else _from_scale(jnp.asarray(params), self.scales)
+        )
+        preds, ok = jax.jit(lambda th: self._predict(self._full(th), reverse_adjoint()))(theta)
+        out = []
+        for ob, (h, sigma) in zip(self.observables, preds, strict=True):
+            out.append(
+                {
+                    "observable": ob.id,
+                    "t": ob.t,
+                    "y": ob.y,
+                    "prediction": np.asarray(h),
+                    "sigma": np.asarray(sigma),
+                    "condition": [self.pairs[k][1] for k in ob.pair],
+                    "ok": bool(ok),
+                }
+            )
+        return out
 
     def __repr__(self) -> str:
         return (
@@ -546,6 +686,32 @@ class PEtabProblem:
             f"{len(self.pairs)} condition(s), {self.n_measurements} measurements, "
             f"{len(self.functions.state_ids)} states)"
         )
+
+
+def _prior(spec: tuple[str, tuple[float, ...]] | None, pid: str, problem: str) -> Prior | None:
+    """A `scimlkit.fit` prior from a PEtab `objectivePriorType` and its parameters."""
+    if spec is None:
+        return None
+    kind, args = spec
+    table: dict[str, tuple[type, str]] = {
+        "normal": (NormalPrior, "natural"),
+        "laplace": (LaplacePrior, "natural"),
+        "uniform": (UniformPrior, "natural"),
+        "logNormal": (LogNormalPrior, "natural"),
+        "parameterScaleNormal": (NormalPrior, "scale"),
+        "parameterScaleLaplace": (LaplacePrior, "scale"),
+        "parameterScaleUniform": (UniformPrior, "scale"),
+    }
+    if kind not in table:
+        raise PEtabError(
+            f"{problem}: parameter {pid!r} has unsupported objectivePriorType {kind!r}; use one of {sorted(table)}"
+        )
+    if len(args) != 2:
+        raise PEtabError(
+            f"{problem}: parameter {pid!r}: objectivePriorParameters needs two numbers 'a;b', got {args}"
+        )
+    cls, on = table[kind]
+    return cls(args[0], args[1], on=on)
 
 
 def _cell(row: Any, col: str, default: str) -> str:
