@@ -46,4 +46,6 @@ from .problem import Problem as Problem
 from .result import FitResult as FitResult
 from .result import StartOutcome as StartOutcome
 from .result import Status as Status
+from .shooting import MultipleShooting as MultipleShooting
 from .simulate import SolverSettings as SolverSettings
+from .twostage import TwoStage as TwoStage

@@ -60,6 +60,16 @@ class Method(ABC):
     def run(self, target: Any, x0: np.ndarray, seed: int) -> Outcome:
         """Run from `x0` (local) or with `seed` (global) on `target`."""
 
+    def prepare(self, target: Any, x0: np.ndarray) -> None:
+        """Compile what `run` will call (so timings of starts exclude compilation)."""
+        c = target.compiled
+        c.objective(x0)
+        if self.needs_residuals:
+            c.residuals(x0)
+            c.jacobian(x0)
+        else:
+            c.value_and_gradient(x0)
+
     def check(self, target: Any) -> None:
         """Raise `MethodError` if the method cannot handle this target."""
         if self.needs_residuals and target.residual_form is not None:
@@ -218,6 +228,10 @@ class TrustRegion(Method):
     xtol: float = 1e-10
     name: ClassVar[str] = "trust"
 
+    def prepare(self, target: Any, x0: np.ndarray) -> None:
+        super().prepare(target, x0)
+        target.compiled.hessian_vector(x0, np.ones_like(x0))
+
     def run(self, target: Any, x0: np.ndarray, seed: int) -> Outcome:
         if not np.isfinite(_start_value(target, x0)):
             return Outcome(x0, np.inf, Status.failed_start)
@@ -244,7 +258,18 @@ def _polish(method: Method | None, target: Any, x: np.ndarray, f: float, seed: i
 
 
 @dataclass(frozen=True)
-class CMAES(Method):
+class _Global(Method):
+    refine: Any
+
+    def prepare(self, target: Any, x0: np.ndarray) -> None:
+        target.compiled.objective(x0)
+        local = resolve_refine(self.refine, target)
+        if local is not None:
+            local.prepare(target, x0)
+
+
+@dataclass(frozen=True)
+class CMAES(_Global):
     """CMA-ES (the `cma` package) in the bounded box, then a local polish.
 
     **Arguments:** `sigma0` (initial step, as a fraction of the box width), `popsize`
@@ -287,7 +312,7 @@ class CMAES(Method):
 
 
 @dataclass(frozen=True)
-class DifferentialEvolution(Method):
+class DifferentialEvolution(_Global):
     """Differential evolution (`scipy.optimize.differential_evolution`), then a local polish.
 
     Example:

@@ -57,7 +57,16 @@ class CompiledProblem:
         n = len(problem.parameter_names)
         fwd, rev = forward_adjoint(), reverse_adjoint()
         self._objective = jax.jit(lambda x: problem.objective_fn(x, adjoint=rev))
-        if problem.use_forward_mode():
+        if getattr(problem, "least_squares_only", False):
+            # objective = 0.5 |r|^2: reuse the residual and Jacobian compilations
+            self._objective = lambda x: 0.5 * jnp.sum(self._residuals(x)[0] ** 2)  # type: ignore[misc]
+
+            def vg(x: Any) -> tuple[Any, Any]:
+                r = self._residuals(x)[0]  # type: ignore[misc]
+                return 0.5 * jnp.sum(r**2), self._jacobian(x)[0].T @ r  # type: ignore[misc]
+
+            self._value_and_grad = vg
+        elif problem.use_forward_mode():
             def both(x: Any) -> tuple[Any, Any]:
                 v = problem.objective_fn(x, adjoint=fwd)
                 return v, v
@@ -81,6 +90,8 @@ class CompiledProblem:
                 self._jacobian = jax.jit(
                     jax.jacrev(lambda x: problem._residuals_aux(x, rev), has_aux=True)
                 )
+        if getattr(problem, "least_squares_only", False):
+            return
         self._hvp = jax.jit(
             lambda x, v: jax.jvp(jax.grad(lambda z: problem.objective_fn(z, adjoint=rev)), (x,), (v,))[1]
         )

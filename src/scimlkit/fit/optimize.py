@@ -120,13 +120,14 @@ def estimate(
     if engine is None or engine == "serial":
         t = time.perf_counter()
         c = target.compiled
-        c.objective(points[0])
-        if m.needs_residuals or (m.is_global and target.residual_form is None):
-            c.residuals(points[0])
-            c.jacobian(points[0])
-        else:
-            c.value_and_gradient(points[0])
+        m.prepare(target, points[0])
         c.counts = Counts()
+        if objective is not None:  # the refinement runs on the problem itself
+            x = points[0][: len(problem.lower)]
+            problem.compiled.objective(x)
+            problem.compiled.residuals(x)
+            problem.compiled.jacobian(x)
+            problem.compiled.counts = Counts()
         compile_s = time.perf_counter() - t
     outcomes = map_chunks(engine, _run_starts, (target, m), items)
     if objective is not None:

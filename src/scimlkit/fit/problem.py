@@ -662,25 +662,36 @@ class Problem:
         x = self.from_natural(params) if isinstance(params, Mapping) else np.asarray(params, float)
         out = []
         for k in experiments if experiments is not None else range(len(self.experiments)):
-            e = self.experiments[k]
-            ts = np.asarray(e.t if t is None else t, dtype=float)
-            segs = self._prepare_segments(e, ts)
+            ts = np.asarray(self.experiments[k].t if t is None else t, dtype=float)
+            ys, obs, ok = self._simulator(k, ts)(jnp.asarray(x))
+            out.append({"t": ts, "states": np.asarray(ys), "observables": np.asarray(obs), "ok": bool(ok)})
+        return out
 
-            def run(xx: Any, k: int = k, ts: np.ndarray = ts, segs: list = segs) -> tuple:
+    def _simulator(self, k: int, ts: np.ndarray) -> Callable:
+        """A jitted `x -> (states, observables, ok)` for experiment `k` at times `ts` (cached)."""
+        cache = self.__dict__.setdefault("_sim_cache", {})
+        key = (k, ts.tobytes())
+        if key not in cache:
+            segs = self._prepare_segments(self.experiments[k], ts)
+
+            def run(xx: Any) -> tuple[Any, Any, Any]:
                 params_ = self.params(xx)
                 ys, ok, _ = self._solve_experiment(params_, k, reverse_adjoint(), ts, segs)
                 p = self._experiment_params(params_, k)
                 obs = self._predictions(p, ts, ys, list(range(len(self.observables))))
                 return ys, obs, ok
 
-            ys, obs, ok = jax.jit(run)(jnp.asarray(x))
-            out.append({"t": ts, "states": np.asarray(ys), "observables": np.asarray(obs), "ok": bool(ok)})
-        return out
+            if len(cache) > 32:
+                cache.clear()
+            cache[key] = jax.jit(run)
+        return cache[key]
 
     # ------------------------------------------------------------------ preparation
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.pop("compiled", None)  # jitted functions do not pickle; rebuilt on first use
+        # jitted functions do not pickle; they are rebuilt on first use
+        for key in [k for k in state if k == "compiled" or k.endswith("_cache")]:
+            del state[key]
         return state
 
     def _reg_indices(self) -> list[tuple[L1 | L2, np.ndarray]]:
