@@ -191,10 +191,9 @@ def where(ctx: OpContext, condition: Any, x: Any, y: Any) -> Any:
 
 
 @register_op("Clip")
-def clip(ctx: OpContext, x: Any, min: Any = None, max: Any = None, **attrs: Any) -> Any:
+def clip(ctx: OpContext, x: Any, min: Any = None, max: Any = None) -> Any:
+    # before opset 11 min/max were attributes; they arrive under the same names
     x = jnp.asarray(x)
-    if ctx.version < 11:  # min/max were attributes
-        min, max = attrs.get("min"), attrs.get("max")
     if min is not None:
         x = jnp.maximum(x, jnp.asarray(min, x.dtype))
     if max is not None:
@@ -204,15 +203,18 @@ def clip(ctx: OpContext, x: Any, min: Any = None, max: Any = None, **attrs: Any)
 
 @register_op("Trilu")
 def trilu(ctx: OpContext, x: Any, k: Any = None, *, upper: int = 1) -> Any:
-    offset = 0 if k is None else int(ctx.static(k, "k").reshape(-1)[0])
     x = jnp.asarray(x)
-    return jnp.triu(x, offset) if upper else jnp.tril(x, offset)
+    offset = 0 if k is None else jnp.asarray(k).reshape(-1)[0]  # may be traced: only a mask depends on it
+    rows = lax.broadcasted_iota(index_dtype(), x.shape[-2:], 0)
+    cols = lax.broadcasted_iota(rows.dtype, x.shape[-2:], 1)
+    keep = (cols - rows >= offset) if upper else (cols - rows <= offset)
+    return jnp.where(keep, x, jnp.zeros((), x.dtype))
 
 
 @register_op("TopK")
-def topk(ctx: OpContext, x: Any, k: Any = None, *, axis: int = -1, largest: int = 1, sorted: int = 1, **attrs: Any) -> Any:
+def topk(ctx: OpContext, x: Any, k: Any = None, *, axis: int = -1, largest: int = 1, sorted: int = 1) -> Any:
     x = jnp.asarray(x)
-    kk = int(attrs["k"]) if ctx.version < 10 else int(ctx.static(k, "K").reshape(-1)[0])
+    kk = int(ctx.static(k, "K").reshape(-1)[0])  # an attribute before opset 10, an input after
     axis = normalize_axis(axis, x.ndim)
     if not 0 <= kk <= x.shape[axis]:
         raise OpAttributeError(f"{ctx.describe()}: K={kk} is outside [0, {x.shape[axis]}]")

@@ -17,17 +17,12 @@ from ._registry import OpContext, register_op
 from ._util import index_dtype, int_list, normalize_axes, normalize_axis
 
 
-def _axes(ctx: OpContext, x: Any, axes_input: Any, axes_attr: Any, noop_with_empty_axes: int) -> tuple[int, ...] | None:
-    """Reduced axes, or None for the identity (noop)."""
-    if axes_input is not None:
-        axes = int_list(ctx.static(axes_input, "axes"))
-    elif axes_attr is not None:
-        axes = int_list(axes_attr)
-    else:
-        axes = []
-    if not axes:
-        return None if noop_with_empty_axes else tuple(range(jnp.ndim(x)))
-    return normalize_axes(axes, jnp.ndim(x))
+def _axes(ctx: OpContext, x: Any, axes: Any, noop_with_empty_axes: int) -> tuple[int, ...]:
+    """Reduced axes; `()` for a noop, which still applies the elementwise part (ReduceSumSquare squares)."""
+    axes_list = [] if axes is None else int_list(ctx.static(axes, "axes"))  # an attribute in early versions
+    if not axes_list:
+        return () if noop_with_empty_axes else tuple(range(jnp.ndim(x)))
+    return normalize_axes(axes_list, jnp.ndim(x))
 
 
 def _float(x: Any) -> Any:
@@ -91,14 +86,9 @@ def _log_sum_exp(x: Any, axes: tuple[int, ...], keep: bool) -> Any:
 
 
 def _reduction(op_type: str, fn: Callable[[Any, tuple[int, ...], bool], Any]) -> None:
-    def kernel(
-        ctx: OpContext, x: Any, axes: Any = None, *, keepdims: int = 1, noop_with_empty_axes: int = 0, **attrs: Any
-    ) -> Any:
+    def kernel(ctx: OpContext, x: Any, axes: Any = None, *, keepdims: int = 1, noop_with_empty_axes: int = 0) -> Any:
         x = jnp.asarray(x)
-        reduce_axes = _axes(ctx, x, axes, attrs.get("axes"), noop_with_empty_axes)
-        if reduce_axes is None:
-            return x
-        return fn(x, reduce_axes, bool(keepdims))
+        return fn(x, _axes(ctx, x, axes, noop_with_empty_axes), bool(keepdims))
 
     kernel.__name__ = op_type.lower()
     register_op(op_type)(kernel)

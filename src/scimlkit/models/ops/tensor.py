@@ -165,8 +165,8 @@ def size(ctx: OpContext, x: Any) -> np.ndarray:
 
 
 @register_op("Reshape")
-def reshape(ctx: OpContext, x: Any, shape: Any = None, *, allowzero: int = 0, **attrs: Any) -> Any:
-    target = int_list(attrs["shape"]) if ctx.version < 5 else int_list(ctx.static(shape, "shape"))
+def reshape(ctx: OpContext, x: Any, shape: Any = None, *, allowzero: int = 0) -> Any:
+    target = int_list(ctx.static(shape, "shape"))  # an attribute before opset 5
     dims = _shape(x)
     out = []
     for i, d in enumerate(target):
@@ -199,9 +199,9 @@ def flatten(ctx: OpContext, x: Any, *, axis: int = 1) -> Any:
 
 
 @register_op("Squeeze")
-def squeeze(ctx: OpContext, x: Any, axes: Any = None, **attrs: Any) -> Any:
+def squeeze(ctx: OpContext, x: Any, axes: Any = None) -> Any:
     dims = _shape(x)
-    raw = attrs.get("axes") if ctx.version < 13 else (None if axes is None else ctx.static(axes, "axes"))
+    raw = None if axes is None else ctx.static(axes, "axes")  # an attribute before opset 13
     if raw is None or len(int_list(raw)) == 0:
         ax = tuple(i for i, d in enumerate(dims) if d == 1)
     else:
@@ -213,10 +213,10 @@ def squeeze(ctx: OpContext, x: Any, axes: Any = None, **attrs: Any) -> Any:
 
 
 @register_op("Unsqueeze")
-def unsqueeze(ctx: OpContext, x: Any, axes: Any = None, **attrs: Any) -> Any:
-    raw = attrs.get("axes") if ctx.version < 13 else ctx.static(axes, "axes")
-    if raw is None:
+def unsqueeze(ctx: OpContext, x: Any, axes: Any = None) -> Any:
+    if axes is None:
         raise OpAttributeError(f"{ctx.describe()}: axes are required")
+    raw = ctx.static(axes, "axes")  # an attribute before opset 13
     dims = list(_shape(x))
     raw = int_list(raw)
     ax = sorted(normalize_axes(raw, len(dims) + len(raw)))
@@ -268,14 +268,12 @@ def concat(ctx: OpContext, *xs: Any, axis: int = 1) -> Any:
 
 
 @register_op("Split")
-def split(ctx: OpContext, x: Any, split: Any = None, *, axis: int = 0, num_outputs: int | None = None, **attrs: Any) -> Any:
+def split(ctx: OpContext, x: Any, split: Any = None, *, axis: int = 0, num_outputs: int | None = None) -> Any:
     dims = _shape(x)
     ax = normalize_axis(axis, len(dims))
     n = dims[ax]
-    if split is not None:
+    if split is not None and np.size(ctx.static(split, "split")):  # an attribute before opset 13
         sizes = int_list(ctx.static(split, "split"))
-    elif attrs.get("split") is not None:
-        sizes = int_list(attrs["split"])
     else:
         count = num_outputs or ctx.num_outputs
         if num_outputs is not None:
@@ -317,18 +315,12 @@ def _onnx_slice(start: int, end: int, step: int, dim: int) -> slice:
 
 
 @register_op("Slice")
-def slice_(
-    ctx: OpContext, x: Any, starts: Any = None, ends: Any = None, axes: Any = None, steps: Any = None, **attrs: Any
-) -> Any:
+def slice_(ctx: OpContext, x: Any, starts: Any = None, ends: Any = None, axes: Any = None, steps: Any = None) -> Any:
     dims = _shape(x)
-    if ctx.version < 10:
-        starts_l, ends_l = int_list(attrs["starts"]), int_list(attrs["ends"])
-        axes_l = int_list(attrs["axes"]) if "axes" in attrs else list(range(len(starts_l)))
-        steps_l = [1] * len(starts_l)
-    else:
-        starts_l, ends_l = int_list(ctx.static(starts, "starts")), int_list(ctx.static(ends, "ends"))
-        axes_l = list(range(len(starts_l))) if axes is None else int_list(ctx.static(axes, "axes"))
-        steps_l = [1] * len(starts_l) if steps is None else int_list(ctx.static(steps, "steps"))
+    # starts/ends/axes were attributes before opset 10; they arrive under the same names
+    starts_l, ends_l = int_list(ctx.static(starts, "starts")), int_list(ctx.static(ends, "ends"))
+    axes_l = list(range(len(starts_l))) if axes is None else int_list(ctx.static(axes, "axes"))
+    steps_l = [1] * len(starts_l) if steps is None else int_list(ctx.static(steps, "steps"))
     if not len(starts_l) == len(ends_l) == len(axes_l) == len(steps_l):
         raise OpAttributeError(f"{ctx.describe()}: starts, ends, axes and steps must have the same length")
     index = [slice(None)] * len(dims)
@@ -458,9 +450,9 @@ def pad(
 ) -> Any:
     dims = _shape(x)
     rank = len(dims)
-    if ctx.version < 11:
-        pad_list = int_list(attrs.get("pads", attrs.get("paddings")))
-        value: Any = attrs.get("value", 0.0)
+    if ctx.version < 11:  # pads (paddings in Pad-1) and value were attributes
+        pad_list = int_list(pads if pads is not None else attrs["paddings"])
+        value: Any = np.asarray(attrs.get("value", 0.0), dtype=np.asarray(x).dtype if is_static(x) else x.dtype)
         ax = list(range(rank))
     else:
         pad_list = int_list(ctx.static(pads, "pads"))
