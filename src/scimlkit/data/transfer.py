@@ -19,11 +19,9 @@ import contextlib
 import email.utils
 import json
 import os
-import queue
 import random
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +35,7 @@ import httpx
 from . import mirrors
 from .checksum import hexdigest, new_hasher, parse_hash
 from .errors import ChecksumMismatch, DownloadError
+from .sink import HashingWriter
 from .spec import RemoteFile
 
 MiB = 1 << 20
@@ -154,55 +153,6 @@ class _Progress:
 
 
 # --------------------------------------------------------------------------------------------
-# The sink: hash + write in a worker thread
-
-
-class _Sink:
-    """Append chunks to a file and a hasher on a worker thread (hashlib and writes drop the GIL)."""
-
-    def __init__(self, path: Path, append: bool, hasher) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        self.fd = os.open(path, flags, 0o666)
-        self.hasher = hasher
-        self.size = os.fstat(self.fd).st_size
-        self._q: queue.Queue = queue.Queue(maxsize=8)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            if self._error is not None:
-                continue
-            try:
-                for piece in item:
-                    self.hasher.update(piece)
-                written = os.writev(self.fd, item)
-                total = sum(len(p) for p in item)
-                while written < total:  # short write: finish it
-                    rest = b"".join(item)[written:]
-                    written += os.write(self.fd, rest)
-            except BaseException as exc:
-                self._error = exc
-
-    def put(self, pieces: list[bytes]) -> None:
-        if self._error is not None:
-            raise DownloadError(f"cannot write the download: {self._error}") from self._error
-        self.size += sum(len(p) for p in pieces)
-        self._q.put(pieces)
-
-    def close(self) -> None:
-        self._q.put(None)
-        self._thread.join()
-        os.close(self.fd)
-        if self._error is not None:
-            raise DownloadError(f"cannot write the download: {self._error}") from self._error
-
-
-# --------------------------------------------------------------------------------------------
 # Protocol handlers
 
 
@@ -295,7 +245,7 @@ def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Opti
                          "last_modified": r.headers.get("Last-Modified")}
                 meta.write_text(json.dumps(state))
                 progress(0, total, offset)
-                sink = _Sink(part, append, hasher)
+                sink = HashingWriter(part, hasher, append=append)
                 batch: list[bytes] = []
                 pending = 0
                 flushed = time.monotonic()
@@ -339,7 +289,7 @@ def _describe(exc: BaseException) -> str:
 
 def _copy_stream(read: Callable[[int], bytes], part: Path, alg: str, opts: Options, progress) -> tuple[object, int]:
     hasher = new_hasher(alg)
-    sink = _Sink(part, False, hasher)
+    sink = HashingWriter(part, hasher)
     try:
         while chunk := read(opts.chunk):
             sink.put([chunk])
@@ -395,8 +345,23 @@ def expand_headers(headers: Mapping[str, str], dataset: str) -> dict[str, str]:
     return out
 
 
+def _large_socket_reads() -> None:
+    """httpcore reads 64 KiB per socket call; 1 MiB reads make bulk downloads ~1.3-1.5x faster.
+
+    Set once on httpcore's HTTP/1.1 connection class, only ever upward (a larger read size
+    changes no behaviour: the protocol parser buffers whatever arrives).
+    """
+    try:
+        from httpcore._sync.http11 import HTTP11Connection
+    except ImportError:  # pragma: no cover - a future httpcore layout: keep its default
+        return
+    if getattr(HTTP11Connection, "READ_NUM_BYTES", MiB) < MiB:
+        HTTP11Connection.READ_NUM_BYTES = MiB
+
+
 def make_client(opts: Options) -> httpx.Client:
     """An httpx client with connection reuse, redirects followed, and the configured timeouts."""
+    _large_socket_reads()
     timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout, pool=None)
     limits = httpx.Limits(max_connections=max(4, opts.max_parallel), max_keepalive_connections=max(4, opts.max_parallel))
     return httpx.Client(follow_redirects=True, timeout=timeout, limits=limits,

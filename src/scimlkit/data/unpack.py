@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import DataError, UnpackError, UnsafeArchive
+from .sink import HashingWriter
 
 MiB = 1 << 20
 DEFAULT_MAX = 64 << 30
@@ -67,7 +68,6 @@ class _Writer:
         self.max_size = max_size
         self.total = 0
         self.hashes: dict[str, str] = {}
-        self.buf = bytearray(MiB)
 
     def target(self, name: str) -> tuple[str, Path]:
         """Check an entry name and return (normalised relative name, absolute path)."""
@@ -103,7 +103,10 @@ class _Writer:
                 "SCIMLKIT_MAX_UNPACK_SIZE."
             )
 
-    def write(self, name: str, src: IO[bytes], mode: int | None = None, mtime: float | None = None) -> None:
+    def write(self, name: str, src: IO[bytes], mode: int | None = None, mtime: float | None = None,
+              size: int | None = None) -> None:
+        """Write one regular file; large ones (or of unknown size) are hashed and written on a
+        worker thread while the next chunk is decompressed."""
         rel, path = self.target(name)
         if not rel:
             return
@@ -111,24 +114,22 @@ class _Writer:
         if path.is_symlink() or path.is_dir():
             raise UnsafeArchive(f"{self.archive}: entry {name!r} overwrites a link or folder; refusing")
         h = hashlib.sha256()
-        buf, view = self.buf, memoryview(self.buf)
-        with open(path, "wb") as out:
-            readinto = getattr(src, "readinto", None)
-            while True:
-                if readinto is not None:
-                    n = readinto(buf)
-                    chunk = view[:n]
-                else:
-                    chunk = src.read(MiB)
-                    n = len(chunk)
-                if not n:
-                    break
-                self.count(n)
-                h.update(chunk)
-                out.write(chunk)
+        if size is None or size > 4 * MiB:
+            writer = HashingWriter(path, h)
+            try:
+                while chunk := src.read(MiB):
+                    self.count(len(chunk))
+                    writer.put([chunk])
+            finally:
+                writer.close()
+        else:
+            with open(path, "wb") as out:
+                while chunk := src.read(MiB):
+                    self.count(len(chunk))
+                    h.update(chunk)
+                    out.write(chunk)
         if mode is not None and mode & 0o111:
-            umask = _umask()
-            os.chmod(path, 0o777 & ~umask)
+            os.chmod(path, 0o777 & ~_umask())
         if mtime is not None:
             os.utime(path, (mtime, mtime))
         self.hashes[rel] = f"sha256:{h.hexdigest()}"
@@ -208,7 +209,7 @@ def _tar(path: Path, kind: str, w: _Writer) -> None:
             elif m.isreg():
                 src = tf.extractfile(m)
                 assert src is not None
-                w.write(m.name, src, m.mode, m.mtime)
+                w.write(m.name, src, m.mode, m.mtime, m.size)
             elif m.issym():
                 w.symlink(m.name, m.linkname)
             elif m.islnk():
@@ -233,7 +234,7 @@ def _zip(path: Path, w: _Writer) -> None:
                 raise UnsafeArchive(f"{w.archive}: entry {info.filename!r} is a special file; refusing")
             else:
                 with zf.open(info) as src:
-                    w.write(info.filename, src, mode or None)
+                    w.write(info.filename, src, mode or None, size=info.file_size)
 
 
 def _sevenzip(path: Path, w: _Writer) -> None:

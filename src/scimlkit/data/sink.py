@@ -1,0 +1,74 @@
+"""`HashingWriter`: append chunks to a file and a hasher on a worker thread.
+
+hashlib and file writes release the GIL on large buffers, so the producer (a network read, a
+decompressor) runs while the previous chunk is hashed and written: one pass over the bytes,
+two cores busy.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+from .errors import DataError
+
+
+class HashingWriter:
+    """Write byte chunks to `path` (append or truncate) while feeding `hasher`, in a thread.
+
+    Example:
+        >>> import hashlib, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "f"
+        >>> w = HashingWriter(p, hashlib.sha256())
+        >>> w.put([b"ab", b"c"]); w.close()
+        >>> w.hasher.hexdigest()[:8], p.read_bytes()
+        ('ba7816bf', b'abc')
+    """
+
+    def __init__(self, path: Path, hasher, *, append: bool = False, depth: int = 8) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        self.fd = os.open(path, flags, 0o666)  # the umask decides the permissions
+        self.hasher = hasher
+        self.size = os.fstat(self.fd).st_size
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                for piece in item:
+                    self.hasher.update(piece)
+                data = item[0] if len(item) == 1 else None
+                written, total = os.writev(self.fd, item), sum(len(p) for p in item)
+                if written < total:  # a short write: finish it
+                    rest = memoryview(data if data is not None else b"".join(item))[written:]
+                    while rest:
+                        rest = rest[os.write(self.fd, rest):]
+            except BaseException as exc:
+                self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise DataError(f"cannot write {self.fd}: {self._error}") from self._error
+
+    def put(self, pieces: list[bytes]) -> None:
+        """Queue `pieces` (immutable bytes: they are used after this call returns)."""
+        self._check()
+        self.size += sum(len(p) for p in pieces)
+        self._q.put(pieces)
+
+    def close(self) -> None:
+        """Wait for the queued chunks, close the file, and raise any write error."""
+        self._q.put(None)
+        self._thread.join()
+        os.close(self.fd)
+        self._check()
