@@ -7,11 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import onnx
 import pytest
+from _node_check import reference
 from onnx import TensorProto, helper
 
 import scimlkit.models as sm
-
-from _node_check import reference
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
@@ -20,12 +19,12 @@ def rnn_case(op: str, *, direction="forward", layout=0, seq_lens=False, init=Tru
              seed=0, dtype=np.float32, **attrs):
     """A one-node recurrent model and its inputs (weights as graph inputs, so gradients reach them)."""
     rng = np.random.default_rng(seed)
-    T, B, I, H = 5, 3, 4, 6
+    T, B, n_in, H = 5, 3, 4, 6
     D = 2 if direction == "bidirectional" else 1
     G = GATES[op]
     feeds = {
-        "X": rng.standard_normal((T, B, I) if layout == 0 else (B, T, I)),
-        "W": 0.5 * rng.standard_normal((D, G * H, I)),
+        "X": rng.standard_normal((T, B, n_in) if layout == 0 else (B, T, n_in)),
+        "W": 0.5 * rng.standard_normal((D, G * H, n_in)),
         "R": 0.5 * rng.standard_normal((D, G * H, H)),
         "B": 0.5 * rng.standard_normal((D, 2 * G * H)),
     }
