@@ -18,6 +18,11 @@ from .errors import EstimationFailedError as EstimationFailedError
 from .errors import FitError as FitError
 from .errors import MethodError as MethodError
 from .errors import ProblemDefinitionError as ProblemDefinitionError
+from .identifiability import Profile as Profile
+from .identifiability import ProfileResult as ProfileResult
+from .identifiability import Uncertainty as Uncertainty
+from .identifiability import fisher as fisher
+from .identifiability import profile as profile
 from .methods import BFGS as BFGS
 from .methods import CMAES as CMAES
 from .methods import LBFGS as LBFGS
