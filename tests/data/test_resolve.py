@@ -225,3 +225,44 @@ def test_keep_archives_and_unpack_selected_files(server):
         unpack=["a.tar.gz"], keep_archives=True,
     ))
     assert sorted(p.name for p in folder.iterdir()) == ["a.tar.gz", "a.txt", "b.tar.gz"]
+
+
+def test_updated_declaration_replaces_an_outdated_copy(server):
+    server.add("/v.csv", b"version 1\n")
+    v1 = DataDep("Versioned", server.url("/v.csv"), sha256=hashlib.sha256(b"version 1\n").hexdigest())
+    assert (fetch(v1) / "v.csv").read_bytes() == b"version 1\n"
+    server.change("/v.csv", b"version 2\n")
+    assert (fetch(v1) / "v.csv").read_bytes() == b"version 1\n"  # cached: no request
+    assert len(server.gets("/v.csv")) == 1
+    v2 = DataDep("Versioned", server.url("/v.csv"), sha256=hashlib.sha256(b"version 2\n").hexdigest())
+    assert (fetch(v2) / "v.csv").read_bytes() == b"version 2\n"
+    assert len(server.gets("/v.csv")) == 2
+
+
+def test_terminal_prompt_accepts_terms(server, tmp_path):
+    """On a real terminal (a pty) the user is asked and a 'y' answer is remembered."""
+    import pty
+    import select
+
+    server.add("/t.csv", CSV)
+    code = ("import scimlkit.data as d, sys; "
+            "print(d.fetch(d.DataDep('Prompted', sys.argv[1], message='Please cite Y.')))")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", code, server.url("/t.csv")],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while b"[y/N]" not in seen:
+        ready, _, _ = select.select([master], [], [], 60)
+        assert ready, f"no prompt; got {seen!r}"
+        seen += os.read(master, 4096)
+    assert b"Please cite Y." in seen
+    os.write(master, b"y\n")
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    assert (Path(out.decode().strip()) / "t.csv").read_bytes() == CSV
+    # remembered: a second, non-interactive run needs no variable
+    again = subprocess.run([sys.executable, "-c", code, server.url("/t.csv")], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+    assert again.returncode == 0, again.stderr

@@ -170,3 +170,16 @@ def test_pin_line_is_valid_python_and_toml():
     assert DataDep("Pin", {"a": "https://x/a", "b": "https://x/b"}, **kwargs).pinned
     single = DataDep("Pin1", "https://x/a.csv").pin_line({"a.csv": f"sha256:{H}"})
     assert single == f'sha256="{H}",'
+
+
+def test_toml_pin_line_parses_as_toml(tmp_path):
+    import tomllib
+
+    reg = tmp_path / "r.toml"
+    reg.write_text('[Pin-Toml]\nurls = { "a.csv" = "https://x/a.csv", "b.csv" = "https://x/b.csv" }\n')
+    (dep,) = load_registry(reg, register_all=False)
+    line = dep.pin_line({"a.csv": f"sha256:{H}", "b.csv": "md5:" + "0" * 32})
+    assert str(reg) in line
+    parsed = tomllib.loads(line.split("  #")[0])
+    pinned = DataDep("Pin-Toml", {"a.csv": "https://x/a.csv", "b.csv": "https://x/b.csv"}, **parsed)
+    assert pinned.pinned

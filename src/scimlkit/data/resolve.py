@@ -59,8 +59,13 @@ def fetch(name: str | DataDep, *, force: bool = False, accept_terms: bool | None
         >>> folder = fetch(DataDep("Example", "https://example.org/table.csv"))  # doctest: +SKIP
     """
     dep = _dep(name)
+    declared = {f.filename: f.hash for f in dep.files}
+
+    def current(folder: Path) -> bool:  # a copy installed under an older declaration is skipped
+        return store.matches_declaration(folder, declared)
+
     if not force:
-        folder = store.find(dep.name)
+        folder = store.find(dep.name, current)
         if folder is not None:
             store.quick_check(folder)
             return folder
@@ -73,7 +78,7 @@ def fetch(name: str | DataDep, *, force: bool = False, accept_terms: bool | None
     ensure_accepted(dep, accept_terms)
     with store.locked(dep.name):
         if not force:
-            folder = store.find(dep.name)
+            folder = store.find(dep.name, current)
             if folder is not None:  # another process installed it while we waited
                 return folder
         folder = _fetch_locked(dep, Options.from_env(progress))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from .errors import DataError
 
+_writev = getattr(os, "writev", None)  # POSIX only
+
 
 class HashingWriter:
     """Write byte chunks to `path` (append or truncate) while feeding `hasher`, in a thread.
@@ -47,14 +49,20 @@ class HashingWriter:
             try:
                 for piece in item:
                     self.hasher.update(piece)
-                data = item[0] if len(item) == 1 else None
-                written, total = os.writev(self.fd, item), sum(len(p) for p in item)
-                if written < total:  # a short write: finish it
-                    rest = memoryview(data if data is not None else b"".join(item))[written:]
-                    while rest:
-                        rest = rest[os.write(self.fd, rest):]
+                self._write(item)
             except BaseException as exc:
                 self._error = exc
+
+    def _write(self, pieces: list[bytes]) -> None:
+        if _writev is not None and len(pieces) > 1:
+            written, total = _writev(self.fd, pieces), sum(len(p) for p in pieces)
+            if written == total:
+                return
+            rest = memoryview(b"".join(pieces))[written:]  # a short write: finish it
+        else:
+            rest = memoryview(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        while rest:
+            rest = rest[os.write(self.fd, rest):]
 
     def _check(self) -> None:
         if self._error is not None:

@@ -327,7 +327,8 @@ def catalogue() -> dict[str, DataDep]:
     """Every registered dataset by name, after loading all declaration sources (`load_catalogue`).
 
     Example:
-        >>> "Doc-Example" in catalogue()
+        >>> _ = register(DataDep("Listed-Example", "https://example.org/a.csv"), replace=True)
+        >>> "Listed-Example" in catalogue()
         True
     """
     load_catalogue()

@@ -23,7 +23,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +59,12 @@ def load_path() -> list[Path]:
     return [*readonly_stores(), primary_store()]
 
 
-def find(name: str) -> Path | None:
-    """The installed folder of dataset `name` in the first store holding it, or None."""
+def find(name: str, accept: Callable[[Path], bool] | None = None) -> Path | None:
+    """The installed folder of dataset `name` in the first store holding it (and, if given,
+    passing `accept`), or None."""
     for root in load_path():
         candidate = root / name
-        if candidate.is_dir():
+        if candidate.is_dir() and (accept is None or accept(candidate)):
             return candidate
     return None
 
@@ -231,6 +232,20 @@ class VerifyReport:
             "name": self.name, "folder": str(self.folder), "ok": self.ok,
             "checked": self.checked, "problems": self.problems, "stamped": self.stamped,
         }
+
+
+def matches_declaration(folder: Path, declared: Mapping[str, str | None]) -> bool:
+    """False if the stamp shows a download whose hash differs from the declared one (same
+    algorithm): the declaration was updated since this copy was installed."""
+    stamp = read_json(stamp_path(folder.parent, folder.name))
+    if not stamp:
+        return True
+    downloads = stamp.get("downloads", {})
+    for filename, expected in declared.items():
+        recorded = downloads.get(filename, {}).get("hash")
+        if expected and recorded and recorded.split(":")[0] == expected.split(":")[0] and recorded != expected:
+            return False
+    return True
 
 
 def quick_check(folder: Path) -> None:

@@ -71,10 +71,10 @@ def ensure_accepted(dep: DataDep, accept: bool | None = None) -> None:
         return
     if accept is None and _interactive():
         print(_banner(dep), file=sys.stderr)
-        try:
-            answer = input(f"Do you accept the terms of {dep.name!r} and want to download it? [y/N] ")
-        except EOFError:
-            answer = ""
+        # the question goes to stderr, so `path=$(scimlkit data fetch X)` captures only the path
+        print(f"Do you accept the terms of {dep.name!r} and want to download it? [y/N] ",
+              end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
         if answer.strip().lower() in ("y", "yes"):
             remember(dep)
             return
