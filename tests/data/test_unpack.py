@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scimlkit.data import UnpackError, UnsafeArchive, unpack
+from scimlkit.data import UnpackError, UnsafeArchive
+from scimlkit.data import unpack_archive as unpack
 from scimlkit.data.unpack import archive_kind
 
 FILES = {"table.csv": b"a,b\n1,2\n" * 500, "sub/notes.txt": os.urandom(5000)}
@@ -242,3 +243,21 @@ def test_unknown_kind(tmp_path):
     (tmp_path / "x.rar").write_bytes(b"Rar!")
     with pytest.raises(UnpackError, match="not a known archive kind"):
         unpack(tmp_path / "x.rar", tmp_path / "out")
+
+
+def test_multi_member_gzip_and_trailing_padding(tmp_path):
+    data = FILES["table.csv"]
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(data[:1000]) + gzip.compress(data[1000:]) + b"\0" * 512)
+    unpack(tmp_path / "t.csv.gz", tmp_path / "out")
+    assert (tmp_path / "out" / "t.csv").read_bytes() == data
+
+
+def test_truncated_and_corrupted_gzip_are_refused(tmp_path):
+    blob = bytearray(gzip.compress(os.urandom(100_000)))
+    (tmp_path / "cut.bin.gz").write_bytes(bytes(blob[: len(blob) // 2]))
+    with pytest.raises(UnpackError, match="truncated"):
+        unpack(tmp_path / "cut.bin.gz", tmp_path / "out")
+    blob[-6] ^= 0xFF  # the CRC-32 in the trailer
+    (tmp_path / "crc.bin.gz").write_bytes(bytes(blob))
+    with pytest.raises(UnpackError, match=r"crc\.bin\.gz"):
+        unpack(tmp_path / "crc.bin.gz", tmp_path / "out")

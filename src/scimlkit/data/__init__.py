@@ -71,7 +71,7 @@ from .spec import (
     unregister,
 )
 from .store import load_path, primary_store
-from .unpack import unpack
+from .unpack import unpack as unpack_archive
 
 __all__ = [
     "ChecksumMismatch",
@@ -101,7 +101,7 @@ __all__ = [
     "primary_store",
     "purge",
     "register",
-    "unpack",
+    "unpack_archive",
     "unregister",
     "verify",
 ]

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import bz2
-import gzip
 import hashlib
 import io
 import lzma
@@ -24,6 +23,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -184,6 +184,63 @@ def _zstd_reader(f: IO[bytes]) -> IO[bytes]:
     return zstandard.ZstdDecompressor().stream_reader(f, read_size=MiB)
 
 
+class _GzipStream(io.RawIOBase):
+    """Inflate a (multi-member) gzip file with 1 MiB reads and no intermediate 8 KiB buffering.
+
+    zlib checks each member's CRC-32 and length trailer; a truncated stream raises EOFError.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self.buf = b""
+        self.pos = 0
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+    def _fill(self) -> None:
+        d = self.d
+        if d.eof:  # the end of a member: another may follow
+            rest = d.unused_data or self.raw.read(MiB)
+            if not rest.strip(b"\0"):
+                if rest and self.raw.read(1):
+                    raise EOFError("garbage after the gzip stream")
+                self.done = True
+                return
+            d = self.d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            data = rest
+        else:
+            data = d.unconsumed_tail or self.raw.read(MiB)
+            if not data:
+                raise EOFError("the gzip stream ends before its end marker (truncated file)")
+        self.buf = d.decompress(data, 4 * MiB)
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        while self.pos >= len(self.buf):
+            if self.done:
+                return b""
+            self._fill()
+        if n is None or n < 0 or (self.pos == 0 and n >= len(self.buf)):
+            out = self.buf[self.pos:] if self.pos else self.buf
+            self.buf, self.pos = b"", 0
+            return out
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+
+    def readinto(self, b) -> int:  # io.RawIOBase protocol
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
 def _open_stream(path: Path, kind: str) -> IO[bytes]:
     """A decompressed stream for tar.* and single-file kinds."""
     comp = kind.removeprefix("tar.") if kind.startswith("tar.") else kind
@@ -191,7 +248,7 @@ def _open_stream(path: Path, kind: str) -> IO[bytes]:
     if comp == "tar":
         return raw
     if comp == "gz":
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=MiB)  # type: ignore[arg-type]
+        return _GzipStream(raw)  # type: ignore[return-value]
     if comp == "bz2":
         return io.BufferedReader(bz2.BZ2File(raw), buffer_size=MiB)  # type: ignore[arg-type]
     if comp == "xz":
@@ -306,7 +363,7 @@ def unpack(archive: str | Path, dest: str | Path, *, max_size: int | None = None
                 w.write(out_name, stream)
     except DataError:
         raise
-    except (tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib.error, EOFError, OSError, ValueError) as exc:
         raise UnpackError(f"{archive.name}: cannot unpack ({type(exc).__name__}: {exc}); the file is "
                           "corrupt or not a valid archive") from exc
     except Exception as exc:
