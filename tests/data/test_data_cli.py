@@ -107,3 +107,30 @@ def test_console_script_entry_point(server, tmp_path):
     done = run("fetch", "--accept-terms", "Toml-Table")
     assert done.returncode == 0, done.stderr
     assert (Path(done.stdout.strip()) / "t.csv").read_bytes() == CSV
+
+
+def test_entry_point_plugins_are_listed(tmp_path):
+    """A third-party distribution registers datasets through the `scimlkit.datasets` group:
+    a callable, and the path of a TOML registry."""
+    site = tmp_path / "site"
+    dist = site / "thirdparty_data-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-data\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[scimlkit.datasets]\nfunc = thirdparty_data:register_all\ntoml = thirdparty_data:REGISTRY\n"
+    )
+    (site / "thirdparty_data.py").write_text(
+        "from pathlib import Path\n"
+        "from scimlkit.data import DataDep, register\n"
+        "REGISTRY = str(Path(__file__).with_name('thirdparty.toml'))\n"
+        "def register_all():\n"
+        "    register(DataDep('Plugin-Func', 'https://example.org/f.csv', description='from a callable'))\n"
+    )
+    (site / "thirdparty.toml").write_text('[Plugin-Toml]\nurls = "https://example.org/t.csv"\n')
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    proc = subprocess.run([sys.executable, "-m", "scimlkit.data.cli", "list", "--json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    listed = {e["name"]: e for e in json.loads(proc.stdout)}
+    assert listed["Plugin-Func"]["description"] == "from a callable"
+    assert listed["Plugin-Toml"]["source"].endswith("thirdparty.toml")
