@@ -215,6 +215,9 @@ def _to_static(result: Any) -> Any:
         return [_to_static(r) for r in result]
     if result is None or isinstance(result, np.ndarray | str | bytes):
         return result
+    if isinstance(result, jax.core.Tracer):
+        # a control-flow op with static inputs whose subgraph reads traced outer values
+        return result
     if isinstance(result, jax.Array):
         return np.asarray(result)
     if isinstance(result, np.generic | int | float | bool):
