@@ -212,3 +212,18 @@ def test_scan_opset8_with_batch_axis():
     assert_matches(model, rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((2, 4, 3)).astype(np.float32),
                    rng.standard_normal((2, 4, 3)).astype(np.float32))
 
+
+
+def test_loop_with_static_inputs_reading_a_traced_outer_value_under_jit():
+    """All Loop inputs are constants (folded), but the body captures the traced graph input."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["k_in", "one"], ["k_out"]),
+         helper.make_node("Mul", ["x", "x"], ["z"])],
+        "body", [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("k_in", TensorProto.INT64, [])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("k_out", TensorProto.INT64, []), vi("z", F, [2])],
+    )
+    node = helper.make_node("Loop", ["M", "", "k0"], ["k", "zs"], body=body)
+    inits = [("M", np.array(3, np.int64)), ("k0", np.array(0, np.int64)), ("one", np.array(1, np.int64))]
+    model = model_of([node], [vi("x", F, [2])], [vi("k", TensorProto.INT64, None), vi("zs", F, None)], inits=inits)
+    assert_matches(model, np.array([1.0, -2.0], np.float32))

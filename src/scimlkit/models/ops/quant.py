@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
@@ -68,6 +69,21 @@ def _cast(mod: Any, x: Any, dtype: np.dtype) -> Any:
     return x.astype(dtype)
 
 
+def _divide(x: Any, scale: Any) -> Any:
+    """`x / scale` rounded once to the working type, as NumPy and ONNX Runtime compute it.
+
+    XLA's float32 division can be one ulp off, which moves values sitting at .5 across a
+    rounding boundary; with x64 on, divide in float64 and round to float32 once.
+    """
+    if all(isinstance(v, np.ndarray | np.generic) for v in (x, scale)):
+        return x / scale
+    x, scale = jnp.asarray(x), jnp.asarray(scale)
+    dtype = jnp.result_type(x, scale)
+    if dtype == jnp.float32 and jax.config.jax_enable_x64:
+        return (x.astype(jnp.float64) / scale.astype(jnp.float64)).astype(dtype)
+    return x / scale
+
+
 def _quantize(ctx: OpContext, x: Any, dtype: np.dtype, zero_point: Any = None, saturate: bool = True) -> Any:
     """Round/saturate the already scaled `x` into `dtype` and add the zero point."""
     mod = xp(x, zero_point)
@@ -112,12 +128,11 @@ def quantize_linear(
     shape = tuple(np.shape(x))
     scale = _expand(ctx, y_scale, shape, axis, block_size)
     zp = None if y_zero_point is None else _expand(ctx, y_zero_point, shape, axis, block_size)
-    mod = xp(x, scale)
     if precision:
         work = np_dtype(precision)
-        scaled = x.astype(work) / scale.astype(work)
+        scaled = _divide(x.astype(work), scale.astype(work))
     else:
-        scaled = x / scale if mod is np else jnp.asarray(x) / jnp.asarray(scale)
+        scaled = _divide(x, scale)
     if dtype in _FLOAT8:
         zp = None  # ONNX requires a zero float8 zero point; it has no effect
     return _quantize(ctx, scaled, dtype, zp, bool(saturate))
@@ -154,8 +169,8 @@ def dynamic_quantize_linear(ctx: OpContext, x: Any) -> tuple[Any, Any, Any]:
     hi = mod.maximum(0.0, mod.max(x))
     lo = mod.minimum(0.0, mod.min(x))
     scale = mod.where(hi == lo, 1.0, hi - lo).astype(np.float32) / np.float32(255.0)
-    zp = mod.rint(mod.clip(-lo / scale, 0.0, 255.0))
-    y = mod.clip(mod.rint(x / scale) + zp, 0, 255).astype(np.uint8)
+    zp = mod.rint(mod.clip(-_divide(lo, scale), 0.0, 255.0))
+    y = mod.clip(mod.rint(_divide(x, scale)) + zp, 0, 255).astype(np.uint8)
     return y, scale, zp.astype(np.uint8)
 
 
