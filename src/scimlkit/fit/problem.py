@@ -326,6 +326,16 @@ class _Segment:
     doses: tuple[Dose, ...]  # applied at t_start
 
 
+@dataclass(frozen=True)
+class _InitialState:
+    """`y0(p)` from numbers and parameter names (a class, so problems pickle)."""
+
+    entries: tuple[float | str, ...]
+
+    def __call__(self, p: Mapping[str, Any]) -> Any:
+        return jnp.stack([jnp.asarray(p[v] if isinstance(v, str) else v, dtype=float) for v in self.entries])
+
+
 class Problem:
     """An estimation problem; see the module docstring for how to assemble one.
 
@@ -825,12 +835,7 @@ class Problem:
                 raise ProblemDefinitionError(
                     f"experiment {e.name}: initial value refers to {v!r}; declare fit.Parameter({v!r}, ...)"
                 )
-        entries = tuple(v if isinstance(v, str) else float(v) for v in y0)
-
-        def y0_fn(p: Mapping[str, Any]) -> Any:
-            return jnp.stack([jnp.asarray(p[v] if isinstance(v, str) else v, dtype=float) for v in entries])
-
-        return y0_fn
+        return _InitialState(tuple(v if isinstance(v, str) else float(v) for v in y0))
 
     def _trial_evaluation(self) -> None:
         """Call the RHS and observables once at the nominal point: names and shapes."""

@@ -180,12 +180,12 @@ def _observe(problem: Problem, params: dict[str, float], seed: int) -> None:
 
 
 def _build(name: str, model: ODEModel, experiments: list[Experiment], parameters: list[Parameter],
-           true: dict[str, float], rtol: float, description: str, seed: int,
+           true: dict[str, float], tolerance: float, description: str, seed: int,
            observables: list[Observable] | None = None, **kw: Any) -> ZooProblem:
     problem = Problem(model, experiments, parameters, observables, name=name, **kw)
     full = {p.name: (true[p.name] if p.name in true else float(p.value)) for p in parameters}  # type: ignore[arg-type]
     _observe(problem, full, seed)
-    return ZooProblem(name, problem, true, rtol, description)
+    return ZooProblem(name, problem, true, tolerance, description)
 
 
 # ----------------------------------------------------------------------------- entries
@@ -193,7 +193,7 @@ def exponential_decay() -> ZooProblem:
     t = np.linspace(0.5, 5.0, 10)
     return _build(
         "exponential_decay", ODEModel(decay_rhs, ["A"], name="exponential_decay"),
-        [Experiment(t, np.zeros((t.size, 1)), y0=[2.0])],
+        [Experiment(t, np.ones((t.size, 1)), y0=[2.0])],
         [Parameter("k", (0.01, 10.0), "log10")], {"k": 0.5}, 0.02,
         "A' = -k A, A(0) = 2, Gaussian noise sd 0.01.", seed=1,
         observables=[Observable("A", "A", Gaussian(0.01))],
@@ -204,7 +204,7 @@ def lotka_volterra() -> ZooProblem:
     t = np.linspace(0.0, 20.0, 21)
     return _build(
         "lotka_volterra", ODEModel(lotka_volterra_rhs, ["prey", "predator"], name="lotka_volterra", stiff=False),
-        [Experiment(t, np.zeros((t.size, 2)), y0=[30.0, 4.0])],
+        [Experiment(t, np.ones((t.size, 2)), y0=[30.0, 4.0])],
         [Parameter("alpha", (0.1, 2.0), "log10"), Parameter("beta", (0.001, 0.2), "log10"),
          Parameter("gamma", (0.1, 2.0), "log10"), Parameter("delta", (0.001, 0.2), "log10")],
         {"alpha": 0.55, "beta": 0.028, "gamma": 0.8, "delta": 0.024}, 0.05,
@@ -217,7 +217,7 @@ def fitzhugh_nagumo() -> ZooProblem:
     t = np.linspace(0.0, 20.0, 41)
     return _build(
         "fitzhugh_nagumo", ODEModel(fitzhugh_nagumo_rhs, ["V", "R"], name="fitzhugh_nagumo", stiff=False),
-        [Experiment(t, np.zeros((t.size, 2)), y0=[-1.0, 1.0])],
+        [Experiment(t, np.ones((t.size, 2)), y0=[-1.0, 1.0])],
         [Parameter("a", (0.0, 1.0)), Parameter("b", (0.0, 1.0)), Parameter("c", (0.5, 10.0), "log10")],
         {"a": 0.2, "b": 0.2, "c": 3.0}, 0.05,
         "FitzHugh-Nagumo spikes (Ramsay et al. 2007), Gaussian noise sd 0.05; multimodal.", seed=3,
@@ -229,7 +229,7 @@ def sir() -> ZooProblem:
     t = np.arange(1.0, 61.0, 3.0)
     return _build(
         "sir", ODEModel(sir_rhs, ["S", "I", "R"], name="sir", stiff=False),
-        [Experiment(t, np.zeros((t.size, 1)), y0=sir_y0)],
+        [Experiment(t, np.ones((t.size, 1)), y0=sir_y0)],
         [Parameter("beta", (0.05, 2.0), "log10"), Parameter("gamma", (0.01, 1.0), "log10"),
          Parameter("i0", (1e-5, 0.05), "log10"), Parameter("sigma", (0.1, 50.0), "log10")],
         {"beta": 0.45, "gamma": 0.12, "i0": 0.002, "sigma": 4.0}, 0.12,
@@ -242,7 +242,7 @@ def lorenz() -> ZooProblem:
     t = np.linspace(0.0, 2.0, 41)
     return _build(
         "lorenz", ODEModel(lorenz_rhs, ["x", "y", "z"], name="lorenz", stiff=False),
-        [Experiment(t, np.zeros((t.size, 3)), y0=[1.0, 1.0, 1.0])],
+        [Experiment(t, np.ones((t.size, 3)), y0=[1.0, 1.0, 1.0])],
         [Parameter("sigma", (1.0, 30.0)), Parameter("rho", (10.0, 50.0)), Parameter("b", (0.5, 5.0))],
         {"sigma": 10.0, "rho": 28.0, "b": 8.0 / 3.0}, 0.05,
         "Lorenz system on a short horizon (t <= 2), Gaussian noise sd 0.5.", seed=5,
@@ -254,7 +254,7 @@ def robertson() -> ZooProblem:
     t = np.logspace(-2, 4, 25)
     return _build(
         "robertson", ODEModel(robertson_rhs, ["A", "B", "C"], name="robertson", stiff=True),
-        [Experiment(t, np.zeros((t.size, 3)), y0=[1.0, 0.0, 0.0], t0=0.0)],
+        [Experiment(t, np.ones((t.size, 3)), y0=[1.0, 0.0, 0.0], t0=0.0)],
         [Parameter("k1", (1e-3, 1.0), "log10"), Parameter("k2", (1e5, 1e9), "log10"),
          Parameter("k3", (1e2, 1e6), "log10")],
         {"k1": 0.04, "k2": 3e7, "k3": 1e4}, 0.1,
@@ -266,7 +266,7 @@ def robertson() -> ZooProblem:
 
 def michaelis_menten() -> ZooProblem:
     t = np.linspace(0.5, 10.0, 12)
-    d1, d2 = np.zeros((t.size, 1)), np.zeros((t.size, 1))
+    d1, d2 = np.ones((t.size, 1)), np.ones((t.size, 1))
     d1[3, 0] = np.nan  # a missing measurement
     return _build(
         "michaelis_menten", ODEModel(michaelis_menten_rhs, ["S", "P"], name="michaelis_menten", stiff=False),
@@ -284,7 +284,7 @@ def pk_two_compartment() -> ZooProblem:
     t = np.array([0.25, 0.5, 1, 2, 3, 4, 6, 8, 11.5, 12.5, 13, 14, 16, 18, 20, 24, 30, 36, 48])
     return _build(
         "pk_two_compartment", ODEModel(pk_rhs, ["gut", "central", "peripheral"], name="pk_two_compartment", stiff=False),
-        [Experiment(t, np.zeros((t.size, 1)), y0=[0.0, 0.0, 0.0],
+        [Experiment(t, np.ones((t.size, 1)), y0=[0.0, 0.0, 0.0],
                     doses=[Dose(0.0, "gut", 100.0), Dose(12.0, "gut", 100.0)])],
         [Parameter("ka", (0.1, 10.0), "log10"), Parameter("cl", (0.5, 50.0), "log10"),
          Parameter("v1", (2.0, 200.0), "log10"), Parameter("q", (0.2, 20.0), "log10"),
