@@ -134,9 +134,10 @@ def linear_classifier(
     n_classes = max(len(classlabels_ints or []), len(classlabels_strings or []))
     if coef.shape[1] == 1 and n_classes == 2:
         scores = jnp.concatenate([-scores, scores], axis=1)
+    raw = scores
     scores = _post_transform(ctx, scores, post_transform)
-    if scores.shape[1] > 1:
-        return _labels(ctx, jnp.argmax(scores, axis=1), classlabels_ints, classlabels_strings), scores
+    if scores.shape[1] > 1:  # the best raw score (post transforms are monotonic, PROBIT may give NaN)
+        return _labels(ctx, jnp.argmax(raw, axis=1), classlabels_ints, classlabels_strings), scores
     threshold = 0.0 if _str(post_transform).upper() == "NONE" else 0.5
     positive = scores[:, 0] >= threshold
     if classlabels_strings:
@@ -441,10 +442,13 @@ def _aggregate(X: jax.Array, forest: _Forest, table: np.ndarray, has: np.ndarray
         values = jnp.asarray(table, dtype)[leaves]  # [N, T, K]
         out = values.sum(axis=1)
         return out / len(forest.roots) if how == "AVERAGE" else out
+    # ONNX Runtime: a target no reached leaf scores stays 0 (it never sees a min/max candidate)
     big = np.finfo(np.dtype(dtype)).max
     sentinel = big if how == "MIN" else -big
     values = jnp.asarray(np.where(has, table, sentinel), dtype)[leaves]
-    return values.min(axis=1) if how == "MIN" else values.max(axis=1)
+    scored = jnp.asarray(has)[leaves].any(axis=1)
+    out = values.min(axis=1) if how == "MIN" else values.max(axis=1)
+    return jnp.where(scored, out, jnp.zeros((), dtype))
 
 
 def _ids_to_nodes(ctx: OpContext, index: dict[tuple[int, int], int], trees: Any, nodes: Any) -> np.ndarray:
@@ -596,8 +600,9 @@ def normalizer(ctx: OpContext, X: Any, *, norm: str = "MAX") -> Any:
     x = X.astype(np.float32)
     x = x.reshape(1, -1) if x.ndim == 1 else x
     kind = _str(norm).upper()
-    if kind == "MAX":
-        div = mod.max(mod.abs(x), axis=1, keepdims=True)
+    if kind == "MAX":  # the spec's (and ONNX Runtime's) X / max(X): the signed maximum
+        div = mod.max(x, axis=1, keepdims=True)
+        return x / mod.where(div == 0, np.float32(1), div)
     elif kind == "L1":
         div = mod.sum(mod.abs(x), axis=1, keepdims=True)
     elif kind == "L2":
