@@ -251,7 +251,8 @@ def fisher(result: FitResult, *, alpha: float = 0.95, kind: str = "auto") -> Unc
     - `result`: a `FitResult`.
     - `alpha`: confidence level of the intervals.
     - `kind`: `"gauss-newton"` (`J^T J` of the residuals), `"hessian"` (exact, by JAX) or
-      `"auto"` (Gauss-Newton for least-squares objectives, else the Hessian).
+      `"auto"` (Gauss-Newton for least-squares objectives with known noise scales, else the
+      exact Hessian: `J^T J` misjudges the curvature of an estimated noise scale).
 
     Example:
         >>> from scimlkit import fit
@@ -264,7 +265,12 @@ def fisher(result: FitResult, *, alpha: float = 0.95, kind: str = "auto") -> Unc
     c = problem.compiled
     x = np.asarray(result.x, dtype=float)
     if kind == "auto":
-        kind = "gauss-newton" if problem.residual_form is None else "hessian"
+        estimated_noise = any(
+            c.sigma is None and not isinstance(c.noise.scale_spec, int | float)
+            for cols in getattr(problem, "_columns", []) for c in cols
+        )
+        least_squares = problem.residual_form is None and hasattr(problem, "_columns")
+        kind = "gauss-newton" if least_squares and not estimated_noise else "hessian"
     if kind == "gauss-newton":
         jac = c.jacobian(x)
         info = jac.T @ jac

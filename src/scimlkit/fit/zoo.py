@@ -14,6 +14,7 @@ with noise drawn from the problem's own noise model under a fixed seed. Entries:
 | `robertson` | stiffness (Kvaerno5 chosen automatically), log-normal noise |
 | `michaelis_menten` | two experiments with condition constants, missing values |
 | `pk_two_compartment` | bolus doses, an observable formula, log-normal noise |
+| `lynx_hare` | real data (Hudson's Bay 1900-1920) shipped with the package |
 
 Example:
     >>> from scimlkit import fit
@@ -295,10 +296,43 @@ def pk_two_compartment() -> ZooProblem:
     )
 
 
+def load_lynx_hare() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hudson's Bay Company hare and lynx pelts (thousands), 1900-1920, shipped with scimlkit.
+
+    Values as tabulated in P. Howard's lecture notes and the Stan case study
+    "Predator-Prey Population Dynamics" (Carpenter 2018). Returns `(year, hare, lynx)`.
+    """
+    from importlib.resources import files
+
+    text = (files("scimlkit.fit") / "_demo_files" / "lotka_volterra.csv").read_text()
+    rows = [r.split(",") for r in text.splitlines() if r and not r.startswith("#")][1:]
+    data = np.array(rows, dtype=float)
+    return data[:, 0], data[:, 1], data[:, 2]
+
+
+def lynx_hare() -> ZooProblem:
+    """Lotka-Volterra on the real lynx-hare series, log-normal noise, estimated initial
+    populations and noise scale. `true` holds the Stan case study's posterior means
+    (Carpenter 2018), which a maximum-likelihood fit should come close to."""
+    year, hare, lynx = load_lynx_hare()
+    model = ODEModel(lotka_volterra_rhs, ["hare", "lynx"], name="lynx_hare", stiff=False)
+    exp = Experiment(year - year[0], np.stack([hare, lynx], axis=1), y0=["hare0", "lynx0"],
+                     name="Hudson's Bay 1900-1920")
+    pars = [Parameter("alpha", (0.1, 2.0), "log10"), Parameter("beta", (0.001, 0.2), "log10"),
+            Parameter("gamma", (0.1, 2.0), "log10"), Parameter("delta", (0.001, 0.2), "log10"),
+            Parameter("hare0", (1.0, 100.0), "log10"), Parameter("lynx0", (1.0, 100.0), "log10"),
+            Parameter("sigma", (0.01, 2.0), "log10")]
+    obs = [Observable("hare", "hare", LogNormal("sigma")), Observable("lynx", "lynx", LogNormal("sigma"))]
+    problem = Problem(model, exp, pars, obs, name="lynx_hare")
+    true = {"alpha": 0.55, "beta": 0.028, "gamma": 0.80, "delta": 0.024}
+    return ZooProblem("lynx_hare", problem, true, 0.15,
+                      "Real data: Hudson's Bay lynx and hare pelts 1900-1920 (no known truth).")
+
+
 _ENTRIES: dict[str, Callable[[], ZooProblem]] = {
     f.__name__: f
     for f in (exponential_decay, lotka_volterra, fitzhugh_nagumo, sir, lorenz, robertson,
-              michaelis_menten, pk_two_compartment)
+              michaelis_menten, pk_two_compartment, lynx_hare)
 }
 
 
