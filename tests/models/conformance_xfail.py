@@ -5,4 +5,8 @@ Every entry says why the case fails, so lost coverage stays visible; the tests a
 Regenerate the list of failing cases with `scripts/conformance_report.py --failures`.
 """
 
-XFAIL: dict[str, str] = {}
+XFAIL: dict[str, str] = {
+    "test_loop16_seq_none": "output is correct, but onnx's Runner.assert_similar_outputs recurses into a "
+    "sequence element by element and calls len() on its first element, a 0-d tensor (TypeError); "
+    "ONNX Runtime's result fails the same comparison",
+}
