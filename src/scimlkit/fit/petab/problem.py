@@ -572,7 +572,17 @@ class PEtabProblem(Problem):
     def as_array(self, params: Mapping[str, float] | Sequence[float] | jax.Array) -> jax.Array:
         """Estimated parameters on the natural scale, in `names` order (missing ones: nominal)."""
         if isinstance(params, Mapping):
-            unknown = sorted(set(params) - set(self.names))
+            fixed_changed = [
+                k
+                for k in set(params) & set(self._fixed)
+                if not np.isclose(float(params[k]), self._fixed[k])
+            ]
+            if fixed_changed:
+                raise PEtabError(
+                    f"{self.name}: parameter(s) {sorted(fixed_changed)} are fixed (estimate = 0) and keep "
+                    "their nominal values; set estimate to 1 in the parameter table to vary them"
+                )
+            unknown = sorted(set(params) - set(self.names) - set(self._fixed))
             if unknown:
                 raise PEtabError(
                     f"{self.name}: unknown or fixed parameter(s) {unknown}; estimated: {self.names}"
