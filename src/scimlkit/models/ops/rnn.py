@@ -44,8 +44,12 @@ def _activations(
     betas: Sequence[float] | None,
     defaults: tuple[str, ...],
     num_directions: int,
-) -> list[list[Activation]]:
-    """Per direction, the activation functions (alpha/beta consumed in order, as ONNX Runtime does)."""
+) -> list[Callable[[jax.Array], jax.Array]]:
+    """One function per activation slot (f, g, h), each applied to `[direction, ...]` arrays.
+
+    Names and alpha/beta values are consumed in order, as ONNX Runtime does; a slot whose
+    function differs between the two directions is applied direction by direction.
+    """
     names = list(names) if names else list(defaults) * num_directions
     if len(names) == len(defaults) and num_directions == 2:
         names = names * 2
@@ -55,19 +59,31 @@ def _activations(
             f"({len(defaults)} per direction), got {names}"
         )
     alpha_iter, beta_iter = iter(alphas or ()), iter(betas or ())
-    fns: list[Activation] = []
+    specs: list[tuple[str, float, float]] = []
     for name in names:
         key = (name.decode() if isinstance(name, bytes) else name).lower()
         if key not in _ACTIVATIONS:
             raise ModelError(f"{ctx.describe()}: unsupported activation {name!r}; expected one of {sorted(_ACTIVATIONS)}")
-        n_alpha, n_beta, alpha, beta, fn = _ACTIVATIONS[key]
+        n_alpha, n_beta, alpha, beta, _ = _ACTIVATIONS[key]
         if n_alpha:
             alpha = next(alpha_iter, alpha)
         if n_beta:
             beta = next(beta_iter, beta)
-        fns.append(lambda x, fn=fn, a=float(alpha), b=float(beta): fn(x, a, b))
+        specs.append((key, float(alpha), float(beta)))
     per = len(defaults)
-    return [fns[d * per : (d + 1) * per] for d in range(num_directions)]
+    return [_slot([specs[d * per + k] for d in range(num_directions)]) for k in range(per)]
+
+
+def _slot(specs: list[tuple[str, float, float]]) -> Callable[[jax.Array], jax.Array]:
+    def one(spec: tuple[str, float, float]) -> Callable[[jax.Array], jax.Array]:
+        key, a, b = spec
+        fn = _ACTIVATIONS[key][4]
+        return lambda x: fn(x, a, b)
+
+    if len(set(specs)) == 1:
+        return one(specs[0])
+    fns = [one(spec) for spec in specs]
+    return lambda x: jnp.stack([fn(x[d]) for d, fn in enumerate(fns)])
 
 
 def _num_directions(ctx: OpContext, direction: str | bytes) -> tuple[str, int]:
@@ -108,8 +124,9 @@ def _run(
 ) -> tuple[jax.Array, ...]:
     """Shared driver: layout handling, directions, sequence lengths, output stacking.
 
-    `step(d, carry, xw_t, extra_d)` returns (new carry, output h) for direction `d`;
-    `carry` is a tuple of states ([batch, hidden] each).
+    Both directions run in one `lax.scan` (the reverse one on time-reversed inputs), so
+    `step(carry, xw_t, *extra, R, Rb)` sees `[direction, batch, ...]` arrays and returns
+    (new carry, output h); `carry` is a tuple of states of shape [direction, batch, hidden].
     """
     X = jnp.asarray(X)
     if layout:
@@ -135,35 +152,34 @@ def _run(
 
     # Input projection for every step and direction at once: [dir, seq, batch, gates*hidden].
     xw = jnp.einsum("tbi,dgi->dtbg", X, W) + B[:, None, None, : gates * hidden]
-    mask = None if lengths is None else (jnp.arange(seq_len)[:, None] < lengths[None, :])[..., None]
-    rev_index = _reverse_index(seq_len, lengths, batch) if "reverse" in direction or num_dir == 2 else None
+    reversed_dirs = [direction == "reverse" or d == 1 for d in range(num_dir)]
+    rev_index = _reverse_index(seq_len, lengths, batch) if any(reversed_dirs) else None
+    xs = jnp.stack([_time_gather(xw[d], rev_index) if rev else xw[d] for d, rev in enumerate(reversed_dirs)], axis=1)
+    # valid steps: the same mask in both time frames, since each entry is reversed within its length
+    mask = None if lengths is None else (jnp.arange(seq_len)[:, None] < lengths[None, :])[:, None, :, None]
+    extra_all = (*extra, R, B[:, gates * hidden :])
 
-    ys, finals = [], []
-    for d in range(num_dir):
-        reverse = direction == "reverse" or d == 1
-        xs = _time_gather(xw[d], rev_index) if reverse else xw[d]
-        carry0 = tuple(s[d] for s in states)
-        extra_d = (*tuple(None if e is None else e[d] for e in extra), R[d], B[d, gates * hidden:])
+    def body(carry, inputs):
+        xw_t, m_t = inputs
+        new_carry, h = step(carry, xw_t, *extra_all)
+        if m_t is not None:
+            new_carry = tuple(jnp.where(m_t, n, c) for n, c in zip(new_carry, carry))
+            h = jnp.where(m_t, h, jnp.zeros_like(h))
+        return new_carry, h
 
-        def body(carry, inputs, d=d, extra_d=extra_d):
-            xw_t, m_t = inputs
-            new_carry, h = step(d, carry, xw_t, *extra_d)
-            if m_t is not None:
-                new_carry = tuple(jnp.where(m_t, n, c) for n, c in zip(new_carry, carry))
-                h = jnp.where(m_t, h, jnp.zeros_like(h))
-            return new_carry, h
-
-        final, y = jax.lax.scan(body, carry0, (xs, mask))
-        if reverse:
-            y = _time_gather(y, rev_index)
-        ys.append(y)
-        finals.append(final)
-
-    Y = jnp.stack(ys, axis=1)  # [seq, dir, batch, hidden]
-    outs = [Y] + [jnp.stack([f[i] for f in finals], axis=0) for i in range(len(initial_states))]
+    final, y = jax.lax.scan(body, tuple(states), (xs, mask))  # y: [seq, dir, batch, hidden]
+    if any(reversed_dirs):
+        y = jnp.stack([_time_gather(y[:, d], rev_index) if rev else y[:, d] for d, rev in enumerate(reversed_dirs)],
+                      axis=1)
+    outs = [y, *final]
     if layout:
-        outs = [jnp.transpose(Y, (2, 0, 1, 3))] + [jnp.swapaxes(o, 0, 1) for o in outs[1:]]
+        outs = [jnp.transpose(y, (2, 0, 1, 3))] + [jnp.swapaxes(o, 0, 1) for o in outs[1:]]
     return tuple(outs)
+
+
+def _recur(h: jax.Array, R: jax.Array) -> jax.Array:
+    """`h @ R^T` per direction: [dir, batch, hidden] x [dir, gates, hidden] -> [dir, batch, gates]."""
+    return jnp.einsum("dbh,dgh->dbg", h, R)
 
 
 def _clip(x: jax.Array, clip: float | None) -> jax.Array:
@@ -190,11 +206,11 @@ def rnn(
 ) -> tuple[jax.Array, ...]:
     """Elman RNN: `H_t = f(X_t W^T + H_{t-1} R^T + Wb + Rb)`."""
     _, num_dir = _num_directions(ctx, direction)
-    acts = _activations(ctx, activations, activation_alpha, activation_beta, ("Tanh",), num_dir)
+    (f,) = _activations(ctx, activations, activation_alpha, activation_beta, ("Tanh",), num_dir)
 
-    def step(d, carry, xw_t, Rd, Rb):
+    def step(carry, xw_t, R, Rb):
         (h,) = carry
-        h = acts[d][0](_clip(xw_t + h @ Rd.T + Rb, clip))
+        h = f(_clip(xw_t + _recur(h, R) + Rb[:, None], clip))
         return (h,), h
 
     return _run(ctx, X, W, R, B, sequence_lens, [initial_h], gates=1, step=step,
@@ -222,20 +238,20 @@ def gru(
 ) -> tuple[jax.Array, ...]:
     """Gated recurrent unit, gates `z r h`, with both `linear_before_reset` variants."""
     _, num_dir = _num_directions(ctx, direction)
-    acts = _activations(ctx, activations, activation_alpha, activation_beta, ("Sigmoid", "Tanh"), num_dir)
+    f, g = _activations(ctx, activations, activation_alpha, activation_beta, ("Sigmoid", "Tanh"), num_dir)
 
-    def step(d, carry, xw_t, Rd, Rb):
+    def step(carry, xw_t, R, Rb):
         (h,) = carry
-        f, g = acts[d]
-        n = Rd.shape[-1]
-        xz, xr, xh = xw_t[:, :n], xw_t[:, n : 2 * n], xw_t[:, 2 * n :]
-        hzr = h @ Rd[: 2 * n].T + Rb[: 2 * n]
-        z = f(_clip(xz + hzr[:, :n], clip))
-        r = f(_clip(xr + hzr[:, n:], clip))
+        n = R.shape[-1]
+        Rb = Rb[:, None]
+        xz, xr, xh = xw_t[..., :n], xw_t[..., n : 2 * n], xw_t[..., 2 * n :]
+        hzr = _recur(h, R[:, : 2 * n]) + Rb[..., : 2 * n]
+        z = f(_clip(xz + hzr[..., :n], clip))
+        r = f(_clip(xr + hzr[..., n:], clip))
         if linear_before_reset:
-            hh = g(_clip(xh + r * (h @ Rd[2 * n :].T + Rb[2 * n :]), clip))
+            hh = g(_clip(xh + r * (_recur(h, R[:, 2 * n :]) + Rb[..., 2 * n :]), clip))
         else:
-            hh = g(_clip(xh + (r * h) @ Rd[2 * n :].T + Rb[2 * n :], clip))
+            hh = g(_clip(xh + _recur(r * h, R[:, 2 * n :]) + Rb[..., 2 * n :], clip))
         h = (1 - z) * hh + z * h
         return (h,), h
 
@@ -266,24 +282,23 @@ def lstm(
 ) -> tuple[jax.Array, ...]:
     """Long short-term memory, gates `i o f c`, with peepholes `P = [Pi, Po, Pf]`."""
     _, num_dir = _num_directions(ctx, direction)
-    acts = _activations(ctx, activations, activation_alpha, activation_beta, ("Sigmoid", "Tanh", "Tanh"), num_dir)
+    f, g, hf = _activations(ctx, activations, activation_alpha, activation_beta, ("Sigmoid", "Tanh", "Tanh"), num_dir)
     if P is not None:
-        P = jnp.asarray(P, jnp.asarray(X).dtype)
+        P = jnp.asarray(P, jnp.asarray(X).dtype)[:, None]  # [dir, 1, 3 * hidden]
 
-    def step(d, carry, xw_t, Pd, Rd, Rb):
+    def step(carry, xw_t, P, R, Rb):
         h, c = carry
-        f, g, hf = acts[d]
-        n = Rd.shape[-1]
-        gates = xw_t + h @ Rd.T + Rb
-        gi, go, gf, gc = (gates[:, k * n : (k + 1) * n] for k in range(4))
-        if Pd is not None:
-            gi = gi + Pd[:n] * c
-            gf = gf + Pd[2 * n :] * c
+        n = R.shape[-1]
+        gates = xw_t + _recur(h, R) + Rb[:, None]
+        gi, go, gf, gc = (gates[..., k * n : (k + 1) * n] for k in range(4))
+        if P is not None:
+            gi = gi + P[..., :n] * c
+            gf = gf + P[..., 2 * n :] * c
         i = f(_clip(gi, clip))
         fg = 1 - i if input_forget else f(_clip(gf, clip))
         c_new = fg * c + i * g(_clip(gc, clip))
-        if Pd is not None:
-            go = go + Pd[n : 2 * n] * c_new
+        if P is not None:
+            go = go + P[..., n : 2 * n] * c_new
         o = f(_clip(go, clip))
         h_new = o * hf(c_new)
         return (h_new, c_new), h_new
