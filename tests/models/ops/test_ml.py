@@ -154,8 +154,11 @@ def test_tree_ensemble_v5_post_transforms_follow_the_spec(post, transform):
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("tree_by_tree", [False, True], ids=["one-gather", "loop-over-trees"])
 @pytest.mark.parametrize("aggregate", ["SUM", "AVERAGE", "MIN", "MAX"])
-def test_tree_ensemble_regressor_aggregates_match_onnxruntime(aggregate):
+def test_tree_ensemble_regressor_aggregates_match_onnxruntime(aggregate, tree_by_tree, monkeypatch):
+    if tree_by_tree:  # the memory-saving path taken for large batches
+        monkeypatch.setattr("scimlkit.models.ops.ml._GATHER_LIMIT", 0)
     attrs = dict(
         n_targets=2, aggregate_function=aggregate, base_values=[0.5, -0.5],
         # tree 0: x0 < 0 (NaN goes true) ? leaf 1 : leaf 2

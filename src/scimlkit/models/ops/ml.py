@@ -434,21 +434,34 @@ def _leaf_table(
     return table, has
 
 
+_GATHER_LIMIT = 1 << 22  # elements of the [rows, trees, outputs] gather above which trees are summed in a loop
+
+
 def _aggregate(X: jax.Array, forest: _Forest, table: np.ndarray, has: np.ndarray, how: str, nan_first: bool) -> jax.Array:
+    """Combine the leaf values of every tree per row: sum/average, or min/max over scored leaves."""
     dtype = X.dtype
     leaves = forest.leaves(X, nan_first)  # [N, T]
+    n_rows, n_trees = leaves.shape
     if how in ("SUM", "AVERAGE"):
-        # sum over trees as one matmul with a one-hot-free gather
-        values = jnp.asarray(table, dtype)[leaves]  # [N, T, K]
-        out = values.sum(axis=1)
-        return out / len(forest.roots) if how == "AVERAGE" else out
-    # ONNX Runtime: a target no reached leaf scores stays 0 (it never sees a min/max candidate)
-    big = np.finfo(np.dtype(dtype)).max
-    sentinel = big if how == "MIN" else -big
-    values = jnp.asarray(np.where(has, table, sentinel), dtype)[leaves]
-    scored = jnp.asarray(has)[leaves].any(axis=1)
-    out = values.min(axis=1) if how == "MIN" else values.max(axis=1)
-    return jnp.where(scored, out, jnp.zeros((), dtype))
+        values, combine, start = jnp.asarray(table, dtype), jnp.add, 0.0
+    else:  # ONNX Runtime: a target that no reached leaf scores stays 0
+        big = np.finfo(np.dtype(dtype)).max
+        sentinel = big if how == "MIN" else -big
+        values = jnp.asarray(np.where(has, table, sentinel), dtype)
+        combine, start = (jnp.minimum, sentinel) if how == "MIN" else (jnp.maximum, -big)
+    if n_rows * n_trees * table.shape[1] <= _GATHER_LIMIT:
+        gathered = values[leaves]  # [N, T, K]
+        out = gathered.sum(axis=1) if how in ("SUM", "AVERAGE") else (
+            gathered.min(axis=1) if how == "MIN" else gathered.max(axis=1))
+    else:  # large batches: one tree at a time keeps memory at [N, K]
+        init = jnp.full((n_rows, table.shape[1]), start, dtype)
+        out = jax.lax.fori_loop(0, n_trees, lambda t, acc: combine(acc, values[leaves[:, t]]), init)
+    if how == "AVERAGE":
+        return out / n_trees
+    if how in ("MIN", "MAX"):
+        scored = jnp.asarray(has)[leaves].any(axis=1)
+        return jnp.where(scored, out, jnp.zeros((), dtype))
+    return out
 
 
 def _ids_to_nodes(ctx: OpContext, index: dict[tuple[int, int], int], trees: Any, nodes: Any) -> np.ndarray:
