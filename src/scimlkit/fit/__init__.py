@@ -11,7 +11,9 @@ Example:
 """
 
 from . import _x64 as _x64
+from . import bayes as bayes
 from . import zoo as zoo
+from .bayes import sample as sample
 from .engine import map_chunks as map_chunks
 from .errors import EngineError as EngineError
 from .errors import EstimationFailedError as EstimationFailedError
@@ -35,6 +37,7 @@ from .noise import Laplace as Laplace
 from .noise import LogNormal as LogNormal
 from .noise import NoiseModel as NoiseModel
 from .optimize import estimate as estimate
+from .petab import from_petab as from_petab
 from .priors import L1 as L1
 from .priors import L2 as L2
 from .priors import LaplacePrior as LaplacePrior
