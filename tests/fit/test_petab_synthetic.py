@@ -7,6 +7,7 @@ observables, condition overrides of species, and the errors for unsupported inpu
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("libsbml")
+from scimlkit.cli import main
 from scimlkit.fit.petab import PEtabError, PEtabProblem, UnsupportedSBMLError, from_petab
 
 SBML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -246,3 +248,38 @@ def test_bad_tables_give_petab_errors(tmp_path: Path) -> None:
         from_petab(_write(tmp_path, measurements=unknown))
     with pytest.raises(PEtabError, match="does not exist"):
         from_petab(tmp_path / "missing.yaml")
+
+
+# -- `scimlkit fit petab PROBLEM.yaml` ------------------------------------------------------
+
+# the toy problem without pre-equilibration: A decays from a_alt = 5 with rate k
+MEASUREMENTS = (
+    "observableId\tsimulationConditionId\tmeasurement\ttime\tobservableParameters\tnoiseParameters\n"
+    + "".join(
+        f"obsA\tsimA\t{v}\t{t}\t1.0\t0.05\n"
+        for t, v in [(0.5, 3.9), (1, 3.03), (2, 1.84), (3, 1.12)]
+    )
+)
+
+
+def test_cli_fits_and_writes_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    yaml_path = _write(tmp_path, measurements=MEASUREMENTS)
+    out = tmp_path / "res" / "result.json"
+    code = main(
+        ["fit", "petab", str(yaml_path), "--starts", "3", "--method", "lbfgs", "--out", str(out)]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "log-likelihood at nominal parameters" in text and "FitResult" in text
+    data = json.loads(out.read_text())
+    assert len(data["starts"]) == 3
+    # data were made with k = 0.5 (A = 5 exp(-0.5 t), rounded); k is the only identifiable rate here
+    assert data["parameters"]["k"] == pytest.approx(0.5, rel=0.02)
+    assert out.with_suffix(".waterfall.png").stat().st_size > 1000
+    assert out.with_suffix(".fit.png").stat().st_size > 1000
+
+
+def test_cli_reports_bad_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fit", "petab", str(tmp_path / "nope.yaml")])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
