@@ -276,3 +276,71 @@ def test_tree_with_unknown_mode_is_a_model_error():
                      [helper.make_tensor_value_info("Y", F, None)], attrs)
     with pytest.raises(ModelError, match="BRANCH_SOMETIMES"):
         sm.load(model.SerializeToString(), format="onnx")(XF)
+
+
+# --------------------------------------------------------------------------- two-class layouts
+
+
+def assert_two_class_matches(model, x, post):
+    """Labels and scores as ONNX Runtime gives them; for PROBIT only the first score column
+    (ONNX Runtime leaves the second one unwritten for single-score rows)."""
+    expected = ort(model, x)
+    label, scores = sm.load(model.SerializeToString(), format="onnx")(x)
+    assert np.asarray(label).astype(str).tolist() == np.asarray(expected[0]).astype(str).tolist()
+    got, want = np.asarray(scores, np.float64), np.asarray(expected[1], np.float64)
+    tol = 1e-6
+    if post == "PROBIT":  # also: float32 cancellation in the erf-inverse approximation near 0
+        got, want, tol = got[:, 0], want[:, 0], 5e-5
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=tol, equal_nan=True)
+
+
+TWO_TREES = dict(
+    nodes_treeids=[0, 0, 0, 1, 1, 1], nodes_nodeids=[0, 1, 2, 0, 1, 2], nodes_featureids=[0, 0, 0, 1, 0, 0],
+    nodes_values=[0.0, 0, 0, 0.3, 0, 0], nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF", "BRANCH_LT", "LEAF", "LEAF"],
+    nodes_truenodeids=[1, 0, 0, 1, 0, 0], nodes_falsenodeids=[2, 0, 0, 2, 0, 0],
+    class_treeids=[0, 0, 1, 1], class_nodeids=[1, 2, 1, 2], classlabels_int64s=[0, 1],
+)
+X2 = np.random.default_rng(4).standard_normal((16, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("base", [None, [0.1], [0.1, 0.2]], ids=["no-base", "base1", "base2"])
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"])
+@pytest.mark.parametrize("weights", [[0.2, 0.4, 0.1, 0.5], [0.3, -0.4, 0.2, -0.1]], ids=["positive", "mixed"])
+@pytest.mark.parametrize("class_id", [0, 1])
+def test_tree_ensemble_classifier_two_classes_match_onnxruntime(class_id, weights, post, base):
+    attrs = dict(TWO_TREES, class_ids=[class_id] * 4, class_weights=weights, post_transform=post)
+    if base:
+        attrs["base_values"] = base
+    model = ml_model("TreeEnsembleClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
+                     [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
+                     attrs)
+    assert_two_class_matches(model, X2, post)
+
+
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX", "PROBIT"])
+@pytest.mark.parametrize("variant", ["mixed", "positive", "proba"])
+def test_svm_classifier_two_classes_match_onnxruntime(variant, post):
+    rng = np.random.default_rng(2)
+    attrs = dict(classlabels_ints=[3, 7], vectors_per_class=[2, 2], support_vectors=rng.standard_normal(12).tolist(),
+                 coefficients=rng.standard_normal(4).tolist(), rho=[0.05], kernel_type="RBF", kernel_params=[0.5, 0, 3],
+                 post_transform=post)
+    if variant == "positive":
+        attrs["coefficients"] = [0.5, 0.2, 0.3, 0.1]
+    if variant == "proba":
+        attrs.update(prob_a=[-1.2], prob_b=[0.1])
+    model = ml_model("SVMClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
+                     [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
+                     attrs)
+    assert_two_class_matches(model, X2, post)
+
+
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX"])
+@pytest.mark.parametrize("labels", [{"classlabels_strings": ["no", "yes"]}, {"classlabels_ints": [2, 9]}], ids=["strings", "ints"])
+def test_linear_classifier_one_score_two_labels_matches_onnxruntime(labels, post):
+    """(PROBIT is left out: ONNX Runtime 1.32 writes those scores packed into the first rows.)"""
+    attrs = dict(coefficients=[0.3, -0.5, 0.2], intercepts=[0.1], post_transform=post, **labels)
+    label_type = TensorProto.STRING if "classlabels_strings" in labels else TensorProto.INT64
+    model = ml_model("LinearClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
+                     [helper.make_tensor_value_info("L", label_type, None), helper.make_tensor_value_info("S", F, None)],
+                     attrs, ml_opset=1)
+    assert_two_class_matches(model, X2, post)

@@ -49,14 +49,12 @@ def _need_static(ctx: OpContext, value: Any, what: str) -> np.ndarray:
 
 
 def _erf_inv(x: jax.Array) -> jax.Array:
-    """The closed-form erf inverse approximation that ONNX Runtime uses for PROBIT."""
+    """The closed-form erf inverse approximation that ONNX Runtime uses for PROBIT (±inf at ±1)."""
     sgn = jnp.where(x < 0, -1.0, 1.0)
-    t = (1.0 - x) * (1.0 + x)
-    log = jnp.log(jnp.where(t == 0, 1.0, t))
+    log = jnp.log((1.0 - x) * (1.0 + x))
     v = 2.0 / (np.pi * 0.147) + 0.5 * log
     v2 = 1.0 / 0.147 * log
-    v3 = -v + jnp.sqrt(v * v - v2)
-    return jnp.where(t == 0, 0.0, sgn * jnp.sqrt(v3))
+    return sgn * jnp.sqrt(-v + jnp.sqrt(v * v - v2))
 
 
 def _probit(x: jax.Array) -> jax.Array:
@@ -85,6 +83,22 @@ def _post_transform(ctx: OpContext, scores: jax.Array, name: Any) -> jax.Array:
     if name == "PROBIT":
         return _probit(scores)
     raise ModelError(f"{ctx.describe()}: unknown post_transform {name!r}")
+
+
+def _two_columns(s: jax.Array, post: str, add: int) -> jax.Array:
+    """Expand one binary score per row to two columns, as ONNX Runtime does.
+
+    `add` says how: 0/1 (all weights positive) `[1 - s, s]`, 2/3 (mixed weights) `[-s, s]`;
+    LOGISTIC gives `[sigmoid(-s), sigmoid(s)]` either way, PROBIT `[probit(s), 0]`, and
+    `add < 0` keeps the single column.
+    """
+    if post == "PROBIT":
+        return jnp.stack([_probit(s), jnp.zeros_like(s)], axis=1)
+    if add < 0:
+        return s[:, None]
+    if post == "LOGISTIC":
+        return jnp.stack([jax.nn.sigmoid(-s), jax.nn.sigmoid(s)], axis=1)
+    return jnp.stack([1 - s, s] if add <= 1 else [-s, s], axis=1)
 
 
 def _labels(ctx: OpContext, index: Any, ints: Sequence[int] | None, strings: Sequence[Any] | None) -> Any:
@@ -132,19 +146,19 @@ def linear_classifier(
     if intercepts:
         scores = scores + jnp.asarray(np.asarray(intercepts, np.float64), x.dtype)
     n_classes = max(len(classlabels_ints or []), len(classlabels_strings or []))
-    if coef.shape[1] == 1 and n_classes == 2:
-        scores = jnp.concatenate([-scores, scores], axis=1)
-    raw = scores
-    scores = _post_transform(ctx, scores, post_transform)
-    if scores.shape[1] > 1:  # the best raw score (post transforms are monotonic, PROBIT may give NaN)
-        return _labels(ctx, jnp.argmax(raw, axis=1), classlabels_ints, classlabels_strings), scores
-    threshold = 0.0 if _str(post_transform).upper() == "NONE" else 0.5
-    positive = scores[:, 0] >= threshold
+    post = _str(post_transform).upper()
+    if coef.shape[1] > 1:  # label: the best raw score (transforms are monotonic; PROBIT may give NaN)
+        label = _labels(ctx, jnp.argmax(scores, axis=1), classlabels_ints, classlabels_strings)
+        return label, _post_transform(ctx, scores, post)
+    # one score: positive above 0 (ONNX Runtime), two columns when there are two labels
+    s = scores[:, 0]
+    positive = (s > 0).astype(jnp.int32)
+    if n_classes == 2:
+        return _labels(ctx, positive, classlabels_ints, classlabels_strings), _two_columns(s, post, 1)
     if classlabels_strings:
         pos = _need_static(ctx, positive, "predicted class (string labels)")
-        return np.where(pos, _str(classlabels_strings[0]), "").astype(object), scores
-    first = int(classlabels_ints[0]) if classlabels_ints else 1
-    return jnp.where(positive, first, 0), scores
+        return np.where(pos > 0, "1", "0").astype(object), _post_transform(ctx, scores, post)
+    return positive, _post_transform(ctx, scores, post)
 
 
 # --------------------------------------------------------------------------- SVM
@@ -272,39 +286,34 @@ def svm_classifier(
         coefs = jnp.asarray(coefs_np.reshape(k, -1), dtype)
         scores = x @ coefs.T + rho_np[0]
     has_proba = bool(prob_a) and n_vectors > 0
-    ranking = votes if votes is not None else scores
-    best = jnp.argmax(ranking, axis=1)
-    max_weight = jnp.max(ranking, axis=1)
+    # ONNX Runtime: the best class by votes (one-vs-one) or by score (linear); only the
+    # linear mode has a "max weight", which decides two-class labels
+    best = jnp.argmax(votes if votes is not None else scores, axis=1)
+    max_weight = jnp.zeros(best.shape, dtype) if votes is not None else jnp.max(scores, axis=1)
+    post = _str(post_transform).upper()
 
     additional = -1
     if rho_np.size == 1:
         if len(labels) == 2:
-            additional = 2
+            additional = 2 if post == "NONE" else 0
             index = best
-            if not has_proba and all_positive:
-                index = jnp.where(max_weight >= 0.5, 1, best)
+            if not has_proba:
+                index = jnp.where(max_weight >= 0.5 if all_positive else max_weight > 0, 1, best)
             label = _labels(ctx, index, classlabels_ints, classlabels_strings)
         else:
-            label = jnp.where(max_weight > 0, 1, 0)
+            positive = max_weight > 0
+            label = np.where(_need_static(ctx, positive, "SVM label"), "1", "0").astype(object) \
+                if classlabels_strings else jnp.where(positive, 1, 0)
     else:
         label = _labels(ctx, best, classlabels_ints, classlabels_strings)
 
-    scores = _svm_scores(ctx, scores, _str(post_transform).upper(), additional)
-    return label, scores
+    return label, _svm_scores(ctx, scores, post, additional)
 
 
 def _svm_scores(ctx: OpContext, scores: jax.Array, post: str, additional: int) -> jax.Array:
     if scores.shape[1] >= 2:
         return _post_transform(ctx, scores, post)
-    s = scores[:, :1]
-    if post == "PROBIT":
-        return _probit(s)
-    if additional in (0, 1):
-        return jnp.concatenate([1 - s, s], axis=1)
-    if additional in (2, 3):
-        pair = jnp.concatenate([-s, s], axis=1)
-        return pair if post == "NONE" else _post_transform(ctx, pair, post)
-    return s
+    return _two_columns(scores[:, 0], post, additional)
 
 
 # --------------------------------------------------------------------------- tree ensembles
@@ -437,10 +446,13 @@ def _leaf_table(
 _GATHER_LIMIT = 1 << 22  # elements of the [rows, trees, outputs] gather above which trees are summed in a loop
 
 
-def _aggregate(X: jax.Array, forest: _Forest, table: np.ndarray, has: np.ndarray, how: str, nan_first: bool) -> jax.Array:
+def _aggregate(
+    X: jax.Array, forest: _Forest, table: np.ndarray, has: np.ndarray, how: str, nan_first: bool,
+    leaves: jax.Array | None = None,
+) -> jax.Array:
     """Combine the leaf values of every tree per row: sum/average, or min/max over scored leaves."""
     dtype = X.dtype
-    leaves = forest.leaves(X, nan_first)  # [N, T]
+    leaves = forest.leaves(X, nan_first) if leaves is None else leaves  # [N, T]
     n_rows, n_trees = leaves.shape
     if how in ("SUM", "AVERAGE"):
         values, combine, start = jnp.asarray(table, dtype), jnp.add, 0.0
@@ -505,28 +517,63 @@ def tree_ensemble_classifier(ctx: OpContext, X: Any, **attrs: Any) -> tuple[Any,
     weights = _attr(attrs.get("class_weights"), attrs.get("class_weights_as_tensor"))
     nodes = _ids_to_nodes(ctx, index, attrs.get("class_treeids", []), attrs.get("class_nodeids", []))
     table, has = _leaf_table(ctx, len(forest.feature), max(n_classes, 1), nodes, class_ids, weights, "SUM")
-    scores = _aggregate(x, forest, table, has, "SUM", nan_first=True)
+    leaves = forest.leaves(x, nan_first=True)
+    scores = _aggregate(x, forest, table, has, "SUM", nan_first=True, leaves=leaves)
+    scored = jnp.asarray(has)[leaves].any(axis=1)  # [N, classes]: some reached leaf votes for the class
     base = _attr(attrs.get("base_values"), attrs.get("base_values_as_tensor"))
+    base = np.zeros(0) if base is None else base
     post = _str(attrs.get("post_transform", "NONE")).upper()
-    used = np.unique(class_ids)
-    if n_classes == 2 and used.size == 1:  # binary: one score column, the other derived from it
-        col = int(used[0])
-        s = scores[:, col] + (jnp.asarray(base[min(col, base.size - 1)], scores.dtype) if base is not None and base.size else 0)
-        all_positive = bool((weights >= 0).all()) if weights is not None else True
-        if post in ("NONE", "PROBIT") and all_positive:
-            pair = jnp.stack([1 - s, s], axis=1)
-            positive = s > 0.5
-        else:
-            pair = jnp.stack([-s, s], axis=1)
-            positive = s > 0
-        out = _probit(pair) if post == "PROBIT" else (pair if post == "NONE" else _post_transform(ctx, pair, post))
-        label = _labels(ctx, positive.astype(jnp.int32), ints, strings)
-        return label, out.astype(jnp.float32)
-    if base is not None and base.size:
+    if n_classes == 2:
+        binary = np.unique(class_ids).size == 1
+        all_positive = bool((weights >= 0).all()) if weights is not None and weights.size else True
+        index, out = _binary_tree_scores(ctx, scores, scored, base, post, binary, all_positive)
+        return _labels(ctx, index, ints, strings), out.astype(jnp.float32)
+    if base.size:
         scores = scores + jnp.asarray(base, scores.dtype)
-    out = _post_transform(ctx, scores, post)
-    label = _labels(ctx, jnp.argmax(scores, axis=1), ints, strings)
-    return label, out.astype(jnp.float32)
+        scored = scored | True
+    best = jnp.argmax(jnp.where(scored, scores, -jnp.inf), axis=1)  # classes nobody voted for cannot win
+    return _labels(ctx, best, ints, strings), _post_transform(ctx, scores, post).astype(jnp.float32)
+
+
+def _binary_tree_scores(
+    ctx: OpContext, scores: jax.Array, scored: jax.Array, base: np.ndarray, post: str, binary: bool, all_positive: bool
+) -> tuple[jax.Array, jax.Array]:
+    """Two classes, laid out as ONNX Runtime does: label index and the [N, 2] scores.
+
+    With votes for one class only (`binary`), one score decides: above 0.5 (all weights
+    positive) or above 0 (mixed weights). Rows that reach no vote for class 1 have one
+    score, expanded to `[1 - s, s]` (positive weights) or `[-s, s]` (mixed; LOGISTIC gives
+    `[sigmoid(-s), sigmoid(s)]`). Classes that no reached leaf votes for score 0.
+    """
+    s0, s1 = scores[:, 0], scores[:, 1]
+    h0, h1 = scored[:, 0], scored[:, 1]
+    add = -1
+    if base.size == 2:  # with class-1 votes: class 1 = base1 + score0, class 0 its negative
+        s0, s1 = jnp.where(h1, -(base[1] + s0), s0 + base[0]), jnp.where(h1, base[1] + s0, s1 + base[1])
+        two = jnp.ones_like(h1)
+    else:
+        if base.size == 1:
+            s0 = s0 + base[0]
+        else:
+            add = 3
+        two = h1
+    pos = jnp.where(two & h1, s1, jnp.where(h0, s0, 0.0))
+    if binary:
+        positive = pos > 0.5 if all_positive else pos > 0
+        add_row = jnp.where(positive, 0, 1) if all_positive else jnp.where(positive, 2, 3)
+    else:
+        positive = pos > 0
+        add_row = jnp.full(pos.shape, add)
+    pair = jnp.stack([jnp.where(h0, s0, 0.0), jnp.where(h1, s1, 0.0)], axis=1)
+    full = _post_transform(ctx, pair, post)
+    # one score (rows without class-1 votes), expanded per row
+    a = add_row[:, None]
+    if post == "PROBIT":
+        single = _two_columns(s0, post, 0)
+    else:
+        single = jnp.where(a < 0, jnp.stack([s0, jnp.zeros_like(s0)], axis=1), _two_columns(s0, post, 0))
+        single = jnp.where(a >= 2, _two_columns(s0, post, 2), single)
+    return positive.astype(jnp.int32), jnp.where(two[:, None], full, single)
 
 
 @register_op("TreeEnsemble", domain=ML)
