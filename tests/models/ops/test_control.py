@@ -202,16 +202,19 @@ def test_scan_with_axes_and_directions():
                    rng.standard_normal((4, 3)).astype(np.float32))
 
 
-def test_scan_opset8_with_batch_axis():
-    node = helper.make_node("Scan", ["", "s0", "A", "B"], ["s", "running", "diff"], body=scan_body(),
-                            num_scan_inputs=2, directions=[0, 1])
-    model = model_of([node], [vi("s0", F, [2, 3]), vi("A", F, [2, 4, 3]), vi("B", F, [2, 4, 3])],
-                     [vi("s"), vi("running"), vi("diff")], opset=8)
+@pytest.mark.parametrize("lengths", [None, np.array([4, 2], np.int64)], ids=["full", "sequence_lens"])
+def test_scan_opset8_with_batch_axis(lengths):
+    node = helper.make_node("Scan", ["" if lengths is None else "lens", "s0", "A", "B"], ["s", "running", "diff"],
+                            body=scan_body(), num_scan_inputs=2, directions=[0, 1])
+    inputs = [vi("s0", F, [2, 3]), vi("A", F, [2, 4, 3]), vi("B", F, [2, 4, 3])]
+    if lengths is not None:
+        inputs.insert(0, vi("lens", TensorProto.INT64, [2]))
+    model = model_of([node], inputs, [vi("s"), vi("running"), vi("diff")], opset=8)
     model.ir_version = 3
     rng = np.random.default_rng(1)
-    assert_matches(model, rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((2, 4, 3)).astype(np.float32),
-                   rng.standard_normal((2, 4, 3)).astype(np.float32))
-
+    args = [rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((2, 4, 3)).astype(np.float32),
+            rng.standard_normal((2, 4, 3)).astype(np.float32)]
+    assert_matches(model, *([] if lengths is None else [lengths]), *args, jit=lengths is None)
 
 
 def test_loop_with_static_inputs_reading_a_traced_outer_value_under_jit():

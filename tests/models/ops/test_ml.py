@@ -344,3 +344,16 @@ def test_linear_classifier_one_score_two_labels_matches_onnxruntime(labels, post
                      [helper.make_tensor_value_info("L", label_type, None), helper.make_tensor_value_info("S", F, None)],
                      attrs, ml_opset=1)
     assert_two_class_matches(model, X2, post)
+
+
+@pytest.mark.parametrize("base", [None, [0.05, -0.1, 0.2]], ids=["no-base", "base"])
+def test_tree_ensemble_classifier_classes_without_votes(base):
+    """Three classes; class 2 only gets votes in one leaf, so most rows never score it."""
+    attrs = dict(TWO_TREES, classlabels_int64s=[10, 20, 30], class_ids=[0, 1, 1, 2], class_weights=[-0.2, -0.4, -0.1, 0.5],
+                 post_transform="SOFTMAX")
+    if base:
+        attrs["base_values"] = base
+    model = ml_model("TreeEnsembleClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
+                     [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
+                     attrs)
+    assert_two_class_matches(model, X2, "SOFTMAX")
