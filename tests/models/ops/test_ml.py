@@ -281,7 +281,7 @@ def test_tree_with_unknown_mode_is_a_model_error():
 # --------------------------------------------------------------------------- two-class layouts
 
 
-def assert_two_class_matches(model, x, post):
+def assert_classifier_matches(model, x, post):
     """Labels and scores as ONNX Runtime gives them; for PROBIT only the first score column
     (ONNX Runtime leaves the second one unwritten for single-score rows)."""
     expected = ort(model, x)
@@ -314,7 +314,7 @@ def test_tree_ensemble_classifier_two_classes_match_onnxruntime(class_id, weight
     model = ml_model("TreeEnsembleClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
                      [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
                      attrs)
-    assert_two_class_matches(model, X2, post)
+    assert_classifier_matches(model, X2, post)
 
 
 @pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX", "PROBIT"])
@@ -331,7 +331,7 @@ def test_svm_classifier_two_classes_match_onnxruntime(variant, post):
     model = ml_model("SVMClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
                      [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
                      attrs)
-    assert_two_class_matches(model, X2, post)
+    assert_classifier_matches(model, X2, post)
 
 
 @pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX"])
@@ -343,7 +343,7 @@ def test_linear_classifier_one_score_two_labels_matches_onnxruntime(labels, post
     model = ml_model("LinearClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
                      [helper.make_tensor_value_info("L", label_type, None), helper.make_tensor_value_info("S", F, None)],
                      attrs, ml_opset=1)
-    assert_two_class_matches(model, X2, post)
+    assert_classifier_matches(model, X2, post)
 
 
 @pytest.mark.parametrize("base", [None, [0.05, -0.1, 0.2]], ids=["no-base", "base"])
@@ -356,4 +356,4 @@ def test_tree_ensemble_classifier_classes_without_votes(base):
     model = ml_model("TreeEnsembleClassifier", [helper.make_tensor_value_info("X", F, [None, 3])],
                      [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
                      attrs)
-    assert_two_class_matches(model, X2, "SOFTMAX")
+    assert_classifier_matches(model, X2, "SOFTMAX")
