@@ -114,3 +114,26 @@ def test_qlinear_conv_matches_onnxruntime(per_channel):
     args = [x, np.float32(0.05), np.uint8(12), Static(w), Static(w_scale), Static(w_zp), np.float32(0.4),
             np.uint8(128), Static(bias)]
     check("QLinearConv", args, attrs={"group": 2, "pads": [1, 1, 1, 1], "dilations": [1, 2]}, ref="ort", opset=10)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "zero_point"),
+    [
+        ({"precision": 10}, np.int8(2)),  # divide in float16
+        ({"output_dtype": 22, "block_size": 3, "axis": 2}, None),  # blocked int4
+        ({}, np.asarray(0, ml_dtypes.float8_e4m3fnuz)),
+        ({"saturate": 0}, np.asarray(0, ml_dtypes.float8_e5m2fnuz)),
+        ({"output_dtype": 23}, None),  # float4 e2m1
+    ],
+    ids=["precision-fp16", "blocked-int4", "e4m3fnuz", "e5m2fnuz-no-saturate", "float4"],
+)
+def test_quantize_newer_attributes(attrs, zero_point):
+    scale = (0.2 + RNG.random((2, 4, 2))).astype(np.float32) if "block_size" in attrs else np.float32(0.7)
+    args = [X, Static(scale)] + ([Static(zero_point)] if zero_point is not None else [])
+    check("QuantizeLinear", args, attrs=attrs, opset=25)
+
+
+def test_dequantize_with_output_dtype():
+    x = RNG.integers(-128, 127, (3, 4)).astype(np.int8)
+    check("DequantizeLinear", [x, Static(np.float32(0.125)), Static(np.int8(3))], attrs={"output_dtype": 10}, opset=25,
+          rtol=1e-3)
