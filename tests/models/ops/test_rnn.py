@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,3 +163,17 @@ def test_bad_direction_is_a_model_error():
     next(a for a in model.graph.node[0].attribute if a.name == "direction").s = b"sideways"
     with pytest.raises(sm.ModelError, match="direction"):
         ours(model, feeds)
+
+
+TORCH_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "models" / "recurrent_control"
+
+
+@pytest.mark.parametrize("name", ["gru_bidir", "rnn_relu"])
+def test_pytorch_exported_model_matches_pytorch(name):
+    """Models exported by PyTorch (make_fixtures.py there); PyTorch's own outputs are the reference."""
+    data = np.load(TORCH_FIXTURES / f"{name}.npz")
+    model = sm.load(TORCH_FIXTURES / f"{name}.onnx")
+    inputs = [data[k] for k in data if k.startswith("input:")]
+    for out in (model(*inputs), jax.jit(lambda *a: model(*a))(*inputs)):
+        for i, got in enumerate(out):
+            np.testing.assert_allclose(np.asarray(got), data[f"torch:{i}"], rtol=1e-5, atol=1e-6)

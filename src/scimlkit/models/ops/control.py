@@ -202,9 +202,13 @@ def _loop_while(ctx: OpContext, body: Graph, trip: Any, cond: Any, carried: list
     n = len(carried)
     keep0 = jnp.asarray(True) if cond is None else jnp.asarray(cond).reshape(-1)[0].astype(bool)
     init = (jnp.asarray(0, _index_dtype()), keep0, _to_jax(carried))
-    limit = None if trip is None else jnp.asarray(trip).reshape(-1)[0]
-    if limit is not None and not jax.config.jax_enable_x64:
-        limit = jnp.minimum(limit, np.iinfo(np.int32).max).astype(jnp.int32)
+    index_max = np.iinfo(np.int64 if jax.config.jax_enable_x64 else np.int32).max
+    if trip is None:
+        limit = None
+    elif isinstance(trip, jax.core.Tracer):
+        limit = jnp.asarray(trip).reshape(-1)[0].astype(_index_dtype())
+    else:  # often INT64_MAX ("no limit") from exporters: clamp before it meets a 32-bit index
+        limit = jnp.asarray(min(int(np.asarray(trip).reshape(-1)[0]), index_max), _index_dtype())
 
     def cond_fn(state: Any) -> jax.Array:
         i, keep, _ = state
