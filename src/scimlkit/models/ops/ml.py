@@ -174,8 +174,11 @@ def _kernel(kernel_type: Any, params: Sequence[float] | None, x: jax.Array, sv: 
     if kind == "SIGMOID":
         return jnp.tanh(gamma * (x @ sv.T) + coef0)
     if kind == "RBF":
-        d2 = jnp.sum(x * x, 1)[:, None] - 2 * (x @ sv.T) + jnp.sum(sv * sv, 1)[None, :]
-        return jnp.exp(-gamma * jnp.maximum(d2, 0))
+        if x.shape[0] * sv.shape[0] * sv.shape[1] <= _GATHER_LIMIT:  # exact squared distances
+            d2 = jnp.sum((x[:, None, :] - sv[None, :, :]) ** 2, axis=-1)
+        else:  # large batches: |x|^2 - 2 x.sv + |sv|^2 keeps memory at [rows, vectors]
+            d2 = jnp.maximum(jnp.sum(x * x, 1)[:, None] - 2 * (x @ sv.T) + jnp.sum(sv * sv, 1)[None, :], 0)
+        return jnp.exp(-gamma * d2)
     raise ModelError(f"unknown SVM kernel_type {kind!r}")
 
 
