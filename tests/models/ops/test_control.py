@@ -80,6 +80,15 @@ def test_if_with_data_dependent_condition(sign):
     assert_matches(if_model(), x)
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_gradient_through_if_is_the_taken_branch_derivative(sign):
+    m = load(if_model())
+    x = sign * np.array([1.0, 2.0, 3.0], np.float32)
+    grad = jax.grad(lambda a: jnp.sum(m(a)))(x)
+    expected = 2 * x if sign > 0 else -np.ones_like(x)  # d/dx sum(x*x) or sum(-x)
+    np.testing.assert_allclose(np.asarray(grad), expected)
+
+
 def test_if_with_branches_of_different_shapes_runs_eagerly_not_under_jit():
     model = if_model(same_shapes=False)
     x = -np.array([1.0, 2.0, 3.0], np.float32)
