@@ -224,6 +224,9 @@ def _loop_while(ctx: OpContext, body: Graph, trip: Any, cond: Any, carried: list
     return _outputs(list(final))
 
 
+_MAX_SCAN_LENGTH = 1 << 24  # larger static trip counts ("no limit" sentinels) go to lax.while_loop
+
+
 def _index_dtype() -> Any:
     return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
 
@@ -244,7 +247,7 @@ def loop(ctx: OpContext, M: Any = None, cond: Any = None, *v_initial: Any, body:
     if first is False or trip == 0:
         return _loop_eager(ctx, body, trip, False, carried, k)
     try:
-        if first is True and trip is not None:
+        if first is True and trip is not None and trip <= _MAX_SCAN_LENGTH:
             try:
                 return _loop_scan(ctx, body, trip, carried, k)
             except _DynamicCondition:
