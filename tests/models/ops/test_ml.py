@@ -357,3 +357,15 @@ def test_tree_ensemble_classifier_classes_without_votes(base):
                      [helper.make_tensor_value_info("L", TensorProto.INT64, None), helper.make_tensor_value_info("S", F, None)],
                      attrs)
     assert_classifier_matches(model, X2, "SOFTMAX")
+
+
+@pytest.mark.parametrize("direction", ["string-to-int", "int-to-string"])
+def test_label_encoder_opset1_class_strings(direction):
+    attrs = {"classes_strings": ["cat", "dog", "fish"], "default_int64": 42, "default_string": "none"}
+    if direction == "string-to-int":
+        x, tin, tout = np.array(["dog", "emu", "cat"], dtype=object), TensorProto.STRING, TensorProto.INT64
+    else:
+        x, tin, tout = np.array([2, 0, 7], np.int64), TensorProto.INT64, TensorProto.STRING
+    model = ml_model("LabelEncoder", [helper.make_tensor_value_info("X", tin, [3])], [helper.make_tensor_value_info("Y", tout, None)],
+                     attrs, ml_opset=1)
+    assert_matches(model, x, jit=False)
