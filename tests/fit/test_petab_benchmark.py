@@ -74,3 +74,14 @@ def test_boehm_gradient_matches_finite_differences(shared_dir: Path) -> None:
             (float(problem.log_likelihood(up)) - float(problem.log_likelihood(down))) / (2 * h)
         )
     np.testing.assert_allclose(g, fd, rtol=2e-3, atol=1e-3 * np.max(np.abs(fd)))
+
+
+def test_boehm_residuals_are_the_objective_in_least_squares_form(shared_dir: Path) -> None:
+    # Gauss-Newton methods need objective(x) = 0.5 |r(x)|^2 + const, estimated noise scales included
+    problem = from_petab(_yaml(shared_dir, "Boehm_JProteomeRes2014"))
+    rng = np.random.default_rng(0)
+    offsets = [
+        problem.compiled.objective_offset(problem.x0 + 0.3 * rng.standard_normal(problem.x0.size))
+        for _ in range(3)
+    ]
+    np.testing.assert_allclose(offsets, offsets[0], rtol=1e-9, atol=1e-8)

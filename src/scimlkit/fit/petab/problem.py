@@ -359,6 +359,7 @@ class PEtabProblem(Problem):
                     y_all[rows],
                     op,
                     npar,
+                    *self._sigma_info(f_noise, npar, n_np, oid),
                 )
             )
         self.n_measurements = len(m)
