@@ -24,7 +24,9 @@
 #   expected time to reach the optimum once), compilation included;
 # - **evaluations**: objective, gradient, residual and Jacobian calls per start.
 #
-# `SCIMLKIT_QUICK=1` (what CI runs) keeps two zoo problems, three starts and no PEtab.
+# By default (what CI and the docs build run) this is the quick mode: two zoo problems,
+# three starts, no PEtab. `SCIMLKIT_FULL=1` runs five zoo problems, ten starts, two PEtab
+# problems and NUTS.
 
 # %%
 import os
@@ -39,7 +41,7 @@ import numpy as np
 
 from scimlkit import fit
 
-QUICK = os.environ.get("SCIMLKIT_QUICK", "0") == "1"
+QUICK = os.environ.get("SCIMLKIT_FULL", "0") != "1"
 STARTS = 3 if QUICK else 10
 ZOO = ["exponential_decay", "lotka_volterra"] if QUICK else ["exponential_decay", "lotka_volterra",
                                                              "fitzhugh_nagumo", "sir", "michaelis_menten"]
