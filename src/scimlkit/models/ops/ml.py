@@ -351,22 +351,26 @@ class _Forest:
         missing = jnp.asarray(self.missing_true)
         members = None if self.members is None else jnp.asarray(self.members, dtype)
 
+        used = sorted(set(self.mode[self.mode != _LEAF].tolist()))
+        is_leaf = jnp.asarray(self.mode == _LEAF)
+
+        def test(code: int, x: jax.Array, th: jax.Array, idx: jax.Array) -> jax.Array:
+            if code == 6:
+                return jnp.any(x[..., None] == members[idx], axis=-1)
+            return (jnp.less_equal, jnp.less, jnp.greater_equal, jnp.greater, jnp.equal, jnp.not_equal)[code](x, th)
+
         def step(_: int, idx: jax.Array) -> jax.Array:
             x = jnp.take_along_axis(X, feature[idx], axis=1)
             th = threshold[idx]
-            m = mode[idx]
-            member = (
-                jnp.zeros(x.shape, bool) if members is None else jnp.any(x[..., None] == members[idx], axis=-1)
-            )
-            cond = jnp.select(
-                [m == 0, m == 1, m == 2, m == 3, m == 4, m == 5, m == 6],
-                [x <= th, x < th, x >= th, x > th, x == th, x != th, member],
-                False,
-            )
+            if len(used) == 1:  # the usual case (sklearn: all BRANCH_LEQ): one comparison
+                cond = test(used[0], x, th, idx)
+            else:
+                m = mode[idx]
+                cond = jnp.select([m == code for code in used], [test(code, x, th, idx) for code in used], False)
             nan = jnp.isnan(x)
             cond = jnp.where(nan, missing[idx], cond) if nan_first else (cond | (nan & missing[idx]))
             nxt = jnp.where(cond, t_next[idx], f_next[idx])
-            return jnp.where(m == _LEAF, idx, nxt)
+            return jnp.where(is_leaf[idx], idx, nxt)
 
         idx = jnp.broadcast_to(jnp.asarray(self.roots.astype(np.int32)), (X.shape[0], len(self.roots)))
         return jax.lax.fori_loop(0, self.depth, step, idx)
