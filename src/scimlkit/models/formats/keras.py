@@ -31,12 +31,12 @@ _IGNORED_KWARGS = {"training", "mask"}
 
 
 def read_keras(
-    path: str | pathlib.Path, weights: str | pathlib.Path | None = None, opset: int = 21
+    path: str | pathlib.Path | bytes, weights: str | pathlib.Path | None = None, opset: int = 21
 ) -> Graph:
     """Read a Keras model into a `Graph` (channels-last inputs and outputs, as in Keras).
 
     `path` is a `.keras` archive, a full-model `.h5`, or a `.json` architecture (then
-    `weights` names the `.h5`/`.weights.h5` file holding the weights).
+    `weights` names the `.h5`/`.weights.h5` file holding the weights), or such a file's bytes.
 
     **Example:**
 
@@ -45,22 +45,32 @@ def read_keras(
     graph.input_names  # ['image']
     ```
     """
-    path = pathlib.Path(path)
-    config, wsource = _open(path, None if weights is None else pathlib.Path(weights))
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        source: Any = io.BytesIO(bytes(path))
+        path = pathlib.Path("<bytes>")
+    else:
+        path = pathlib.Path(path)
+        source = path
+        if not path.exists():
+            raise ModelFormatError(f"{path}: no such file")
+        if path.is_dir():
+            raise ModelFormatError(
+                f"{path} is a directory, not a Keras file (.keras, .h5 or .json)"
+            )
+    config, wsource = _open(source, path, None if weights is None else pathlib.Path(weights))
     try:
         return _Converter(config, wsource, opset).run()
     finally:
         wsource.close()
 
 
-def _open(path: pathlib.Path, weights: pathlib.Path | None) -> tuple[dict, WeightSource]:
-    if not path.exists():
-        raise ModelFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise ModelFormatError(f"{path} is a directory, not a Keras file (.keras, .h5 or .json)")
-    if zipfile.is_zipfile(path):
+def _open(
+    source: Any, path: pathlib.Path, weights: pathlib.Path | None
+) -> tuple[dict, WeightSource]:
+    """Config and weights of a Keras file; `source` is its path or a BytesIO, `path` names it in errors."""
+    if zipfile.is_zipfile(source):
         try:
-            with zipfile.ZipFile(path) as zf:
+            with zipfile.ZipFile(source) as zf:
                 config = _parse_json(zf.read("config.json"), path)
                 blob = zf.read("model.weights.h5") if "model.weights.h5" in zf.namelist() else None
         except KeyError as exc:
@@ -72,9 +82,10 @@ def _open(path: pathlib.Path, weights: pathlib.Path | None) -> tuple[dict, Weigh
         if blob is None:
             raise ModelFormatError(f"{path}: Keras archive without model.weights.h5")
         return config, keras3_weights(_h5(io.BytesIO(blob), path))
-    head = path.read_bytes()[:8]
+    data = source.getvalue() if isinstance(source, io.BytesIO) else path.read_bytes()
+    head = data[:8]
     if head.startswith(b"\x89HDF"):
-        f = _h5(path, path)
+        f = _h5(source, path)
         raw = f.attrs.get("model_config")
         if raw is None:
             f.close()
@@ -89,7 +100,7 @@ def _open(path: pathlib.Path, weights: pathlib.Path | None) -> tuple[dict, Weigh
         group = f.get("model_weights", f)
         return config, legacy_weights(group, owner=f)
     if path.suffix.lower() == ".json" or head.lstrip()[:1] == b"{":
-        config = _parse_json(path.read_bytes(), path)
+        config = _parse_json(data, path)
         if weights is None:
             raise ModelFormatError(
                 f"{path} is an architecture only; pass its weights file as weights="

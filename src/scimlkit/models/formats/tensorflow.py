@@ -62,7 +62,7 @@ class TfNode:
 
 
 def read_tensorflow(
-    path: str | pathlib.Path,
+    path: str | pathlib.Path | bytes,
     signature: str = "serving_default",
     inputs: list[str] | None = None,
     outputs: list[str] | None = None,
@@ -82,10 +82,14 @@ def read_tensorflow(
     graph = read_tensorflow("frozen.pb", outputs=["Identity"])
     ```
     """
-    path = pathlib.Path(path)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))
     try:
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            return _convert(
+                _graph_def(bytes(path), "<bytes>"), {}, None, inputs, outputs, opset, "graph"
+            )
+        path = pathlib.Path(path)
         if path.is_dir():
             return _read_saved_model(path, signature, opset)
         if not path.is_file():
@@ -93,12 +97,16 @@ def read_tensorflow(
         data = path.read_bytes()
         if path.name == "saved_model.pb":
             return _read_saved_model(path.parent, signature, opset)
-        graph_def = Message(data)
-        if not graph_def.has(1):
-            raise ModelFormatError(f"{path}: not a TensorFlow GraphDef (no nodes)")
-        return _convert(graph_def, {}, None, inputs, outputs, opset, path.stem)
+        return _convert(_graph_def(data, str(path)), {}, None, inputs, outputs, opset, path.stem)
     finally:
         sys.setrecursionlimit(old)
+
+
+def _graph_def(data: bytes, where: str) -> Message:
+    graph_def = Message(data)
+    if not graph_def.has(1):
+        raise ModelFormatError(f"{where}: not a TensorFlow GraphDef (no nodes)")
+    return graph_def
 
 
 def _read_saved_model(directory: pathlib.Path, signature: str, opset: int) -> Graph:

@@ -70,7 +70,9 @@ class Operator:
     version: int = 1
 
 
-def read_tflite(path: str | pathlib.Path, signature: str | None = None, opset: int = 21) -> Graph:
+def read_tflite(
+    path: str | pathlib.Path | bytes, signature: str | None = None, opset: int = 21
+) -> Graph:
     """Read a `.tflite` model into a `Graph` (NHWC, as the TFLite interpreter takes it).
 
     `signature` picks a SignatureDef by key (default: the first subgraph's signature, or
@@ -83,10 +85,13 @@ def read_tflite(path: str | pathlib.Path, signature: str | None = None, opset: i
     graph.inputs[0].describe()  # 'serving_default_image:0: int8[?,16,16,3]'
     ```
     """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"{path}: no such file")
-    buf = path.read_bytes()
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        buf, path = bytes(path), pathlib.Path("model.tflite")
+    else:
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise ModelFormatError(f"{path}: no such file")
+        buf = path.read_bytes()
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(f"{path}: not a TFLite FlatBuffer (missing the 'TFL3' identifier)")
     model = fb.root(buf)
