@@ -19,11 +19,11 @@ def run_ours(graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
 def to_onnx(graph):
     """The graph as an ONNX ModelProto (scimlkit's exporter when present, else a direct translation)."""
     try:
-        from scimlkit.models.export import to_onnx as export
+        from scimlkit.models.export import graph_to_model
     except ImportError:
-        export = None
-    if export is not None:
-        return export(graph)
+        graph_to_model = None
+    if graph_to_model is not None:
+        return graph_to_model(graph)
     from onnx import helper, numpy_helper
 
     def attr(key, value):
