@@ -437,6 +437,9 @@ class PEtabProblem(Problem):
         pid = diffrax.PIDController(rtol=self.rtol, atol=self.atol)
         if jumps.shape[0] == 0:
             return pid
+        # switches at or before t = 0 or at or after the last time need no special step
+        t1 = float(self.ts[-1])
+        jumps = jnp.where((jumps > 0.0) & (jumps < t1), jumps, 2.0 * t1 + 1.0)
         return diffrax.ClipStepSizeController(pid, jump_ts=jumps)
 
     def _term(self) -> diffrax.ODETerm:
