@@ -834,5 +834,8 @@ def _zeros_like(ctx, o):
 
 @op("DENSIFY")
 def _densify(ctx, o):
-    # the sparse constant was densified at load time
+    src, dst = ctx.tensors[o.inputs[0]], ctx.tensors[o.outputs[0]]
+    if src.data is not None:  # the sparse constant was densified at load time
+        dst.data = src.data
+        return
     _passthrough_out(ctx, o, ctx.b.node("Identity", [ctx.fv(o.inputs[0]).last(ctx.b)]))
