@@ -204,15 +204,14 @@ def _softmax(b, spec, inputs, kwargs):
 def _prelu(b, spec, inputs, kwargs):
     (alpha,) = spec.weights(1)
     v = inputs[0]
-    return [
-        Value(
-            b.node(
-                "PRelu", [v.last(b), b.initializer(spec.name + "_alpha", alpha)], name=spec.name
-            ),
-            v.shape,
-            v.dtype,
+    if v.is_first and v.rank >= 3:
+        slope = np.ascontiguousarray(np.moveaxis(alpha, -1, 0))  # (C, *spatial) for NCHW
+        y = b.node(
+            "PRelu", [v.stored(), b.initializer(spec.name + "_alpha", slope)], name=spec.name
         )
-    ]
+        return [Value(y, v.shape, v.dtype, True)]
+    y = b.node("PRelu", [v.last(b), b.initializer(spec.name + "_alpha", alpha)], name=spec.name)
+    return [Value(y, v.shape, v.dtype)]
 
 
 # --------------------------------------------------------------------------------------

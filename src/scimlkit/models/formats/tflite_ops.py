@@ -477,6 +477,15 @@ def _gelu(ctx, o):
 @op("PRELU")
 def _prelu(ctx, o):
     x = ctx.fv(o.inputs[0])
+    alpha_t = ctx.tensors[o.inputs[1]]
+    if x.is_first and alpha_t.data is not None and x.rank >= 3:
+        alpha = alpha_t.dequantized()
+        alpha = alpha.reshape(
+            (1,) * (x.rank - 1 - alpha.ndim) + alpha.shape
+        )  # rank-1 dims, no batch
+        slope = ctx.b.initializer("prelu_slope", np.ascontiguousarray(np.moveaxis(alpha, -1, 0)))
+        _out(ctx, o, ctx.b.node("PRelu", [x.stored(), slope]), first=True)
+        return
     alpha = ctx.fv(o.inputs[1])
     _out(ctx, o, ctx.b.node("PRelu", [x.last(ctx.b), alpha.last(ctx.b)]))
 
