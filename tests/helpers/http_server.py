@@ -122,6 +122,8 @@ class FileServer:
         self.files: dict[str, _Entry] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.requests: list[Request] = []
+        self.active = 0  # requests being answered now
+        self.peak_active = 0  # the most answered at once (to check parallel clients)
         self._lock = threading.Lock()
         server = self
 
@@ -213,7 +215,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(head=True)
 
     def do_GET(self) -> None:
-        self._serve(head=False)
+        owner = self.owner
+        with owner._lock:
+            owner.active += 1
+            owner.peak_active = max(owner.peak_active, owner.active)
+        try:
+            self._serve(head=False)
+        finally:
+            with owner._lock:
+                owner.active -= 1
 
     def _send_simple(self, code: int, body: bytes, content_type: str = "text/plain", extra: dict | None = None) -> None:
         self.send_response(code)
