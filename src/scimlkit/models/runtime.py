@@ -22,7 +22,7 @@ graph = read_onnx("model.onnx")
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jax
@@ -109,6 +109,7 @@ def run_graph(
     outer: Mapping[str, Any] | None = None,
     opsets: Mapping[str, int] | None = None,
     extras: dict[str, Any] | None = None,
+    observer: Callable[[Node, tuple[Any, ...]], None] | None = None,
 ) -> list[Any]:
     """Run `graph` and return its outputs, in order.
 
@@ -120,6 +121,8 @@ def run_graph(
     - `outer`: values of enclosing scopes (for subgraphs of control-flow ops).
     - `opsets`: opset imports inherited from an enclosing graph.
     - `extras`: passed to every kernel as `ctx.extras`.
+    - `observer`: called as `observer(node, outputs)` after each top-level node (debugging:
+      find the first node whose output differs from a reference).
 
     **Returns:** a list with one value per graph output (array, list for sequences, None
     for empty optionals).
@@ -127,7 +130,7 @@ def run_graph(
     scope = {**(opsets or {}), **graph.opsets}
     local: dict[str, Any] = dict(graph.initializers)
     if params:
-        local.update({k: v for k, v in params.items() if k in graph.initializers})
+        local.update(params)
     if isinstance(inputs, Mapping):
         for info in graph.inputs:
             if info.name in inputs:
@@ -144,6 +147,8 @@ def run_graph(
 
     for node in graph.nodes:
         _run_node(node, env, local, scope, extras)
+        if observer is not None:
+            observer(node, tuple(env.get(o) if o else None for o in node.outputs))
 
     try:
         return [env[info.name] for info in graph.outputs]

@@ -4,8 +4,8 @@ Everything the file holds is translated to plain Python and NumPy values:
 
 - initializers (dense and sparse), including tensors in external data files (their
   `location` is resolved relative to the model file and may not leave its folder);
-- `Constant` nodes become initializers of the graph they live in, so weights stored
-  either way look the same downstream;
+- `Constant` nodes stay nodes (the runtime folds them; `Model` turns large float ones
+  into parameters, like initializers);
 - subgraph attributes (If branches, Loop/Scan bodies) become nested `Graph`s;
 - every ONNX element type is mapped through `onnx.helper.tensor_dtype_to_np_dtype`
   (bfloat16, float8, int4/uint4, float4 come as `ml_dtypes` arrays; strings as `object`);
@@ -297,9 +297,6 @@ class _Reader:
         for i, n in enumerate(g.node):
             domain = "" if n.domain in ("", "ai.onnx") else n.domain
             attrs = {a.name: self.attribute(a, opsets) for a in n.attribute}
-            if n.op_type == "Constant" and domain == "" and len(n.output) == 1:
-                initializers[n.output[0]] = _constant_value(attrs, n.name or n.output[0], self.where)
-                continue
             nodes.append(Node(n.op_type, list(n.input), list(n.output), attrs, domain, n.name or f"{n.op_type}_{i}"))
         graph = Graph(
             nodes=nodes,
@@ -319,27 +316,6 @@ def _decode(b: bytes) -> str | bytes:
         return b.decode("utf-8")
     except UnicodeDecodeError:
         return b
-
-
-def _constant_value(attrs: dict[str, Any], name: str, where: str) -> np.ndarray:
-    """The tensor a `Constant` node produces (every `value*` attribute form)."""
-    if "value" in attrs:
-        return np.asarray(attrs["value"])
-    if "sparse_value" in attrs:
-        return np.asarray(attrs["sparse_value"])
-    if "value_float" in attrs:
-        return np.asarray(attrs["value_float"], np.float32)
-    if "value_floats" in attrs:
-        return np.asarray(attrs["value_floats"], np.float32)
-    if "value_int" in attrs:
-        return np.asarray(attrs["value_int"], np.int64)
-    if "value_ints" in attrs:
-        return np.asarray(attrs["value_ints"], np.int64)
-    if "value_string" in attrs:
-        return np.asarray(attrs["value_string"], dtype=object)
-    if "value_strings" in attrs:
-        return np.asarray(attrs["value_strings"], dtype=object)
-    raise ModelFormatError(f"{where}: Constant node '{name}' has no value attribute")
 
 
 def _check_defined(graph: Graph, where: str, outer: Iterable[str] = ()) -> None:

@@ -1,0 +1,75 @@
+"""Whole networks exported from PyTorch (and the onnx wheel's own test models) against ONNX Runtime.
+
+The PyTorch models (ResNet-50 bottlenecks, MobileNetV2, a BERT-style encoder, a two-layer
+bidirectional LSTM, a U-Net) are made by `tests/fixtures/models/make_torch_models.py`;
+ONNX Runtime runs in the test as the reference.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from models_helpers import TORCH_DIR, assert_close, ort_run
+from onnx import numpy_helper
+
+import scimlkit.models as sm
+
+TORCH_MODELS = ["resnet50_w8", "mobilenetv2_w025", "bert_tiny", "lstm_tagger", "unet"]
+
+
+def _inputs(name: str) -> tuple[dict[str, np.ndarray], np.lib.npyio.NpzFile]:
+    ref = np.load(TORCH_DIR / f"{name}.npz")
+    return {k[len("input:"):]: ref[k] for k in ref.files if k.startswith("input:")}, ref
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_torch_model_matches_onnxruntime(name):
+    feeds, ref = _inputs(name)
+    path = TORCH_DIR / f"{name}.onnx"
+    expected = ort_run(path, feeds)
+    model = sm.load(path)
+    outputs = model(**feeds)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    assert len(outputs) == len(expected)
+    for ours, theirs, i in zip(outputs, expected, range(len(expected))):
+        assert_close(ours, theirs, rtol=1e-4)
+        assert_close(ours, ref[f"torch:{i}"], rtol=1e-4)  # and PyTorch itself
+
+
+def test_dynamic_batch_and_sequence_length():
+    feeds, _ = _inputs("bert_tiny")
+    path = TORCH_DIR / "bert_tiny.onnx"
+    model = sm.load(path)
+    short = {k: v[:1, :9] for k, v in feeds.items()}
+    for ours, theirs in zip(model(**short), ort_run(path, short)):
+        assert_close(ours, theirs)
+
+
+LIGHT = sorted(glob.glob(str(Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / "*.onnx")))
+LIGHT_FAST = {"light_squeezenet", "light_shufflenet"}  # the others take ~10 s each: marked slow
+
+
+@pytest.mark.skipif(not LIGHT, reason="this onnx wheel ships no backend/test/data/light models")
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, id=Path(p).stem, marks=[] if Path(p).stem in LIGHT_FAST else [pytest.mark.slow]) for p in LIGHT],
+)
+def test_onnx_light_models(path):
+    """The models in onnx's own wheel, with the inputs and outputs ONNX's runner uses for them."""
+    proto = onnx.load(path)
+    inits = {t.name for t in proto.graph.initializer}
+    feeds = {}
+    for info in proto.graph.input:
+        if info.name in inits:
+            continue
+        shape = [d.dim_value for d in info.type.tensor_type.shape.dim]
+        n = int(np.prod(shape))
+        feeds[info.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)  # Runner.generate_dummy_data
+    expected = numpy_helper.to_array(onnx.load_tensor(path[: -len(".onnx")] + "_output_0.pb"))
+    out = sm.load(path)(**feeds)
+    out = out[0] if isinstance(out, tuple) else out
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-3, atol=1e-7)
