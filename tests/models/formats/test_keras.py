@@ -123,3 +123,13 @@ def test_batch_of_one_and_other_batch_sizes():
     ins, outs = reference(KERAS / "attention.npz")
     (one,) = run_ours(graph, [ins[0][:1]])
     np.testing.assert_allclose(one, outs[0][:1], rtol=1e-4, atol=1e-5)
+
+
+def test_keras2_legacy_h5_with_shared_nested_model():
+    # Made by tf_keras 2.x (make_keras2.py): old-style inbound nodes, `value=` kwargs tensors,
+    # a nested Sequential with its own Input called twice, Bidirectional GRU, attention, LSTM.
+    graph = read_keras(KERAS / "keras2_mixed.h5")
+    assert graph.input_names == ["image", "sequence"]
+    ins, outs = reference(KERAS / "keras2_mixed.npz")
+    _check(run_ours(graph, ins), outs)
+    _check(run_ort(graph, ins), outs)

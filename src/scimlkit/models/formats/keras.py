@@ -412,10 +412,34 @@ def _calls(layer: dict) -> list[_Call]:
                 node[0][3] if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
             )
             kwargs = {k: (["__k2__", *v[:3]] if _is_k2_ref(v) else v) for k, v in kwargs.items()}
-            calls.append(_Call(layer, index, args if len(args) != 1 else args[0], kwargs))
+            # Keras 2 numbers the calls of a nested model with its own Input after that Input's node.
+            calls.append(
+                _Call(
+                    layer,
+                    index + _first_node_offset(layer),
+                    args if len(args) != 1 else args[0],
+                    kwargs,
+                )
+            )
         else:
             raise ModelFormatError(f"layer {_layer_name(layer)!r} has a malformed inbound node")
     return calls
+
+
+def _first_node_offset(layer: dict) -> int:
+    """1 for a Keras 2 nested model that owns an Input (its node 0), else 0."""
+    if layer.get("class_name") not in MODEL_CLASSES:
+        return 0
+    if layer["class_name"] != "Sequential":
+        return 1
+    inner = _model_layers(layer)
+    first = inner[0] if inner else {}
+    cfg = first.get("config", {})
+    return int(
+        first.get("class_name") == "InputLayer"
+        or "batch_input_shape" in cfg
+        or "batch_shape" in cfg
+    )
 
 
 def _is_k2_ref(v: Any) -> bool:
