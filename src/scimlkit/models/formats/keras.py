@@ -94,6 +94,7 @@ def _open(
                 "as weights=, e.g. load('model.json', weights='model.weights.h5')"
             )
         config = _parse_json(raw, path)
+        config.setdefault("keras_version", _text(f.attrs.get("keras_version", "")))
         if weights is not None:
             f.close()
             return config, _weights_file(weights)
@@ -109,6 +110,10 @@ def _open(
     raise ModelFormatError(
         f"{path}: not a Keras file (expected a .keras zip, an HDF5 .h5 or a .json config)"
     )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _h5(source: Any, path: pathlib.Path):
@@ -232,6 +237,7 @@ class _Converter:
     def __init__(self, config: dict, weights: WeightSource, opset: int) -> None:
         self.config = config
         self.weights = weights
+        self.keras2 = str(config.get("keras_version", "")).startswith(("1.", "2."))
         self.b = GraphBuilder(opset=opset, name=config.get("config", {}).get("name", "keras_model"))
 
     def run(self) -> Graph:
@@ -344,7 +350,7 @@ class _Converter:
         name = _layer_name(layer)
         if cls in MODEL_CLASSES:
             return self._model(layer, inputs, weights.for_layer(name))
-        spec = LayerSpec(cls, name, layer.get("config", {}), weights.for_layer(name))
+        spec = LayerSpec(cls, name, layer.get("config", {}), weights.for_layer(name), self.keras2)
         try:
             return CONVERTERS[cls](self.b, spec, inputs, kwargs)
         except (KeyError, IndexError, TypeError, ValueError) as exc:

@@ -32,6 +32,7 @@ class LayerSpec:
     name: str
     config: dict
     source: WeightSource
+    keras2: bool = False  # saved by Keras 1/2 (some activations differ)
 
     def weights(self, expected: int | None = None) -> list[np.ndarray]:
         arrays = [np.asarray(a) for a in self.source.arrays()]
@@ -77,8 +78,8 @@ def _tuple(value: Any, n: int) -> list[int]:
 # activations
 
 
-def activation(b: GraphBuilder, value: Value, act: Any, name: str) -> Value:
-    """Apply a Keras activation (by name) to `value`, keeping its layout."""
+def activation(b: GraphBuilder, value: Value, act: Any, name: str, keras2: bool = False) -> Value:
+    """Apply a Keras activation (by name) to `value`, keeping its layout (`keras2`: Keras 1/2 semantics)."""
     if isinstance(act, dict):
         act = act.get("config", {}).get("name") or act.get("class_name", "linear")
     act = (act or "linear").lower()
@@ -112,8 +113,9 @@ def activation(b: GraphBuilder, value: Value, act: Any, name: str) -> Value:
         return value.like(b.node("Mul", [x, b.node("Sigmoid", [x])], name=name))
     if act == "gelu":
         return value.like(b.node("Gelu", [x], name=name))
-    if act == "hard_sigmoid":
-        return value.like(b.node("HardSigmoid", [x], {"alpha": 1.0 / 6.0, "beta": 0.5}, name=name))
+    if act == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6; Keras 2: clip(0.2 x + 0.5, 0, 1)
+        alpha = 0.2 if keras2 else 1.0 / 6.0
+        return value.like(b.node("HardSigmoid", [x], {"alpha": alpha, "beta": 0.5}, name=name))
     if act == "leaky_relu":
         return value.like(b.node("LeakyRelu", [x], {"alpha": 0.2}, name=name))
     if act in ("softmax", "log_softmax"):
@@ -126,7 +128,7 @@ def activation(b: GraphBuilder, value: Value, act: Any, name: str) -> Value:
 
 @layer("Activation")
 def _activation(b, spec, inputs, kwargs):
-    return [activation(b, inputs[0], spec.config.get("activation"), spec.name)]
+    return [activation(b, inputs[0], spec.config.get("activation"), spec.name, spec.keras2)]
 
 
 @layer("ReLU")
@@ -228,7 +230,13 @@ def _dense(b, spec, inputs, kwargs):
         y = b.node("Add", [y, b.initializer(spec.name + "_bias", arrays[1])])
     shape = None if v.shape is None else (*v.shape[:-1], kernel.shape[1])
     return [
-        activation(b, Value(y, shape, v.dtype), spec.config.get("activation"), spec.name + "_act")
+        activation(
+            b,
+            Value(y, shape, v.dtype),
+            spec.config.get("activation"),
+            spec.name + "_act",
+            spec.keras2,
+        )
     ]
 
 
@@ -423,7 +431,7 @@ def _spatial(v: Value) -> list[int | None]:
 
 def _conv_out(b, spec, v, y, out_sizes, channels):
     out = Value(y, (v.shape[0], *out_sizes, channels), v.dtype, is_first=True)
-    return activation(b, out, spec.config.get("activation"), spec.name + "_act")
+    return activation(b, out, spec.config.get("activation"), spec.name + "_act", spec.keras2)
 
 
 @layer("Conv1D", "Conv2D", "Conv3D")
