@@ -76,6 +76,13 @@ def node_model(
     graph = helper.make_graph([node], "g", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 7 if opset < 15 else 8 if opset < 19 else 10
+    try:  # typed outputs (ONNX's checker wants them); keep them untyped where inference cannot tell
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        return model
+    for out, typed in zip(model.graph.output, inferred.graph.output):
+        if typed.type.tensor_type.elem_type:
+            out.type.tensor_type.elem_type = typed.type.tensor_type.elem_type
     return model
 
 
@@ -100,9 +107,15 @@ def reference(model: onnx.ModelProto, args: Sequence[Any], *, ref: str = "onnx")
 
 
 def ours(model: onnx.ModelProto, args: Sequence[Any], *, jit: bool = False) -> list[Any]:
-    m = sm.load(model.SerializeToString(), format="onnx")
+    """scimlkit's outputs: op by op through the ONNX backend, or `scimlkit.models.load` + `jax.jit`."""
     data = feeds(args)
-    out = jax.jit(lambda *a: m(*a))(*data) if jit else m(*data)
+    if not jit:
+        from scimlkit.models.backend import ScimlkitBackendRep
+        from scimlkit.models.formats.onnx import read_onnx
+
+        return list(ScimlkitBackendRep(read_onnx(model)).run(data))
+    m = sm.load(model.SerializeToString(), format="onnx")
+    out = jax.jit(lambda *a: m(*a))(*data)
     return list(out) if isinstance(out, tuple) else [out]
 
 
