@@ -62,7 +62,6 @@ def test_two_stage_needs_every_state_observed(zoo):
         fit.estimate(zoo("sir").problem, "two-stage")
 
 
-@pytest.mark.slow
 def test_multiple_shooting_recovers_lotka_volterra_from_every_start(zoo):
     entry = zoo("lotka_volterra")
     res = fit.estimate(entry.problem, "lm", starts=8, seed=0, objective=fit.MultipleShooting(segments=4))

@@ -45,7 +45,7 @@ def _zoo(args: argparse.Namespace) -> int:
 
     if not args.name:
         for n in fit.zoo.names():
-            print(f"{n:<20} {fit.zoo.get(n).description}")
+            print(f"{n:<20} {fit.zoo.describe(n)}")
         return 0
     entry = fit.zoo.get(args.name)
     engine = int(args.engine) if args.engine.isdigit() else args.engine

@@ -336,6 +336,14 @@ _ENTRIES: dict[str, Callable[[], ZooProblem]] = {
 }
 
 
+def describe(name: str) -> str:
+    """One line on what a zoo problem exercises (without building it)."""
+    for line in (__doc__ or "").splitlines():
+        if line.startswith(f"| `{name}` |"):
+            return line.split("|")[2].strip()
+    raise FitError(f"unknown zoo problem {name!r}; choose one of {names()}")
+
+
 def names() -> list[str]:
     """Names of the zoo's problems."""
     return list(_ENTRIES)

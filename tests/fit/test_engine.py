@@ -1,0 +1,42 @@
+"""Engines: the same starts give the same results serially, via an Executor, in processes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from scimlkit import fit
+
+
+def test_executor_engine_matches_serial(zoo):
+    pr = zoo("exponential_decay").problem
+    serial = fit.estimate(pr, "lm", starts=4, seed=5)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # anything with .submit, like a dask Client
+        pooled = fit.estimate(pr, "lm", starts=4, seed=5, engine=pool)
+    assert [s.index for s in pooled.starts] != [] and len(pooled.starts) == 4
+    np.testing.assert_allclose(sorted(s.objective for s in pooled.starts),
+                               sorted(s.objective for s in serial.starts), rtol=1e-10)
+    assert pooled.settings["engine"] == "ThreadPoolExecutor"
+
+
+def test_unpicklable_problem_and_unknown_engine_raise_engine_error():
+    t = np.linspace(0.5, 2, 4)
+    pr = fit.Problem(fit.ODEModel(lambda t, y, p: -p["k"] * y, ["A"], stiff=False),
+                     fit.Experiment(t, np.exp(-t), y0=[1.0]), [fit.Parameter("k", (0.1, 2))])
+    with ThreadPoolExecutor(max_workers=1) as pool, pytest.raises(fit.EngineError, match="module level"):
+        fit.estimate(pr, "lm", starts=2, engine=pool)
+    with pytest.raises(fit.EngineError, match="unknown engine"):
+        fit.estimate(fit.zoo.exponential_decay().problem, "lm", starts=2, engine="threads")
+
+
+@pytest.mark.slow
+def test_process_engine_matches_serial(zoo):
+    pr = zoo("exponential_decay").problem
+    serial = fit.estimate(pr, "lm", starts=4, seed=5)
+    procs = fit.estimate(pr, "lm", starts=4, seed=5, engine=2)
+    np.testing.assert_allclose(sorted(s.objective for s in procs.starts),
+                               sorted(s.objective for s in serial.starts), rtol=1e-10)
+    prof = fit.profile(procs, engine=2)
+    assert prof.profiles["k"].identifiable
