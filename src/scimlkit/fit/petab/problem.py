@@ -607,7 +607,7 @@ class PEtabProblem(Problem):
             >>> problem.log_likelihood(problem.nominal)               # doctest: +SKIP
             -138.22...
         """
-        return self._llh(self.as_array(params))
+        return float(self._llh(self.as_array(params)))
 
     def gradient(self, params: Mapping[str, float] | Sequence[float] | jax.Array) -> jax.Array:
         """Gradient of `log_likelihood` with respect to the natural-scale parameters."""
