@@ -33,7 +33,7 @@ def test_instance_normalization() -> None:
 
 @pytest.mark.parametrize("axis", [-1, 1, 2])
 def test_layer_normalization_three_outputs(axis: int) -> None:
-    shape = X.shape[axis:] if axis >= 0 else X.shape[axis:]
+    shape = X.shape[axis:]
     scale = rng.normal(size=shape).astype(np.float32)
     bias = rng.normal(size=shape).astype(np.float32)
     check("LayerNormalization", [X, scale, bias], attrs={"axis": axis}, opset=17, n_out=3, ref="ort",
