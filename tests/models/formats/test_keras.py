@@ -13,7 +13,17 @@ from scimlkit.models.errors import ModelFormatError, UnsupportedOperatorError
 from scimlkit.models.formats.keras import read_keras
 
 KERAS = FIXTURES / "keras"
-NETS = ["resnet", "mobilenet", "rnn", "attention", "nested", "sequential", "embedding", "conv3d"]
+NETS = [
+    "resnet",
+    "mobilenet",
+    "rnn",
+    "attention",
+    "nested",
+    "sequential",
+    "embedding",
+    "conv3d",
+    "wrappers",
+]
 TOL = 1e-4
 
 

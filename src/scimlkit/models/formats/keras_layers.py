@@ -21,7 +21,7 @@ from ._nhwc import Value, common_layout, const, conv_attrs
 
 Converter = Callable[[GraphBuilder, "LayerSpec", list[Value], dict], list[Value]]
 CONVERTERS: dict[str, Converter] = {}
-WRAPPERS = {"Bidirectional"}
+WRAPPERS = {"Bidirectional", "TimeDistributed"}
 
 
 @dataclass
@@ -778,3 +778,70 @@ def _layer_norm(b, spec, inputs, kwargs):
         name=spec.name,
     )
     return [Value(y, v.shape, v.dtype)]
+
+
+# --------------------------------------------------------------------------------------
+# wrappers and products
+
+
+@layer("TimeDistributed")
+def _time_distributed(b, spec, inputs, kwargs):
+    v = inputs[0]
+    inner = spec.config["layer"]
+    if inner.get("class_name") not in CONVERTERS or inner.get("class_name") in WRAPPERS:
+        raise ModelFormatError(
+            f"layer {spec.name!r}: TimeDistributed over {inner.get('class_name')} is not supported"
+        )
+    rest = v.shape[2:] if v.shape is not None else None
+    if rest is None or None in rest:
+        raise ModelFormatError(f"layer {spec.name!r}: TimeDistributed needs static per-step shapes")
+    x = v.last(b)
+    lead = b.node(
+        "Slice", [b.node("Shape", [x]), const(b, "s", [0]), const(b, "e", [2]), const(b, "a", [0])]
+    )
+    merged = Value(b.node("Reshape", [x, const(b, "shape", [-1, *rest])]), (None, *rest), v.dtype)
+    inner_spec = LayerSpec(
+        inner["class_name"], spec.name, inner.get("config", {}), spec.source, spec.keras2
+    )
+    (out,) = CONVERTERS[inner["class_name"]](b, inner_spec, [merged], {})
+    orest = out.shape[1:]
+    if None in orest:
+        raise ModelFormatError(
+            f"layer {spec.name!r}: TimeDistributed inner output shape is not static"
+        )
+    shape = b.node("Concat", [lead, const(b, "rest", list(orest))], {"axis": 0})
+    y = b.node("Reshape", [out.last(b), shape], name=spec.name)
+    return [Value(y, (v.shape[0], v.shape[1], *orest), out.dtype)]
+
+
+@layer("Dot")
+def _dot(b, spec, inputs, kwargs):
+    x, y = inputs
+    rank = x.rank
+    axes = spec.config.get("axes", -1)
+    a1, a2 = (axes, axes) if isinstance(axes, int) else axes
+    a1, a2 = a1 % rank, a2 % y.rank
+    xn, yn = x.last(b), y.last(b)
+    if spec.config.get("normalize"):
+        xn = b.node("LpNormalization", [xn], {"axis": a1, "p": 2})
+        yn = b.node("LpNormalization", [yn], {"axis": a2, "p": 2})
+    if rank == 2 and y.rank == 2:
+        out = b.node(
+            "ReduceSum",
+            [b.node("Mul", [xn, yn]), const(b, "axes", [1])],
+            {"keepdims": 1},
+            name=spec.name,
+        )
+        return [Value(out, (x.shape[0], 1), x.dtype)]
+    if rank != 3 or y.rank != 3:
+        raise ModelFormatError(
+            f"layer {spec.name!r}: Dot of rank {rank} and {y.rank} inputs is not supported"
+        )
+    if a1 == 1:
+        xn = b.node("Transpose", [xn], {"perm": [0, 2, 1]})
+    if a2 == 2:
+        yn = b.node("Transpose", [yn], {"perm": [0, 2, 1]})
+    out = b.node("MatMul", [xn, yn], name=spec.name)
+    m = x.shape[2 if a1 == 1 else 1]
+    n = y.shape[2 if a2 == 1 else 1]
+    return [Value(out, (x.shape[0], m, n), x.dtype)]
