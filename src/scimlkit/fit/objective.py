@@ -99,7 +99,7 @@ class CompiledProblem:
 
     @staticmethod
     def _x(x: Any) -> Any:
-        return jnp.asarray(np.asarray(x, dtype=np.float64))
+        return np.asarray(x, dtype=np.float64)  # jit takes NumPy directly: no extra dispatch
 
     def objective(self, x: Any) -> float:
         """Objective value (`inf` if a solve failed)."""
@@ -110,7 +110,7 @@ class CompiledProblem:
     def value_and_gradient(self, x: Any) -> tuple[float, np.ndarray]:
         """Objective and its gradient with respect to `x`."""
         self.counts.gradient += 1
-        v, g = self._value_and_grad(self._x(x))
+        v, g = jax.device_get(self._value_and_grad(self._x(x)))
         v = float(v)
         return (v if np.isfinite(v) else np.inf), np.asarray(g, dtype=float)
 
@@ -123,18 +123,18 @@ class CompiledProblem:
         if self._residuals is None:
             self.problem.residuals(x)  # raises the explanatory MethodError
         self.counts.residuals += 1
-        r, steps = self._residuals(self._x(x))  # type: ignore[misc]
+        r, steps = jax.device_get(self._residuals(self._x(x)))  # type: ignore[misc]
         self.counts.steps += int(steps)
-        return np.asarray(r, dtype=float)
+        return np.array(r)  # a writable copy: callers may modify it in place
 
     def jacobian(self, x: Any) -> np.ndarray:
         """Jacobian `d residuals / d x`, shape `(n_residuals, n_parameters)`."""
         if self._jacobian is None:
             self.problem.residuals(x)
         self.counts.jacobian += 1
-        jac, steps = self._jacobian(self._x(x))  # type: ignore[misc]
+        jac, steps = jax.device_get(self._jacobian(self._x(x)))  # type: ignore[misc]
         self.counts.steps += int(steps)
-        return np.asarray(jac, dtype=float)
+        return np.array(jac)
 
     def hessian(self, x: Any) -> np.ndarray:
         """Hessian of the objective (forward-over-forward through the solver)."""

@@ -64,7 +64,7 @@ def estimate(
     problem: Problem,
     method: str | Method = "lm",
     *,
-    starts: int = 1,
+    starts: int | np.ndarray = 1,
     x0: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
     sampling: Literal["lhs", "uniform"] = "lhs",
     seed: int | None = 0,
@@ -78,7 +78,8 @@ def estimate(
     - `method`: `"lm"` (default; bounded Gauss-Newton/LM via SciPy `trf` with JAX Jacobians),
       `"dogbox"`, `"lbfgs"`, `"bfgs"`, `"trust"`, `"cmaes"`, `"de"`, `"two-stage"`, or a
       method object (`fit.LevenbergMarquardt(...)`, `fit.CMAES(...)`, `fit.TwoStage(...)`).
-    - `starts`: number of starts. Local methods start from points sampled in the bounds
+    - `starts`: number of starts, or an array `(n, n_parameters)` of start points on the
+      estimation scale. Local methods start from points sampled in the bounds
       (`sampling="lhs"` Latin hypercube or `"uniform"`); global methods run that many
       independent searches with seeds `seed, seed+1, ...`.
     - `x0`: a start point (natural-scale dict or estimation-scale vector); used as the
@@ -104,13 +105,20 @@ def estimate(
     m = resolve_method(method)
     target = problem if objective is None else objective.wrap(problem)
     m.check(target)
-    points = sample_starts(problem.lower, problem.upper, starts, sampling, seed) if starts else np.empty((0, len(problem.lower)))
+    if isinstance(starts, int | np.integer):
+        points = sample_starts(problem.lower, problem.upper, int(starts), sampling, seed)
+    else:  # explicit start points on the estimation scale
+        points = np.atleast_2d(np.asarray(starts, dtype=float))
+        if points.shape[1] != problem.lower.size:
+            raise MethodError(f"start points need {problem.lower.size} columns, got shape {points.shape}")
+        points = np.clip(points, problem.lower, problem.upper)
+    n_starts = len(points)
     if x0 is not None:
         first = problem.from_natural(x0) if isinstance(x0, Mapping) else np.asarray(x0, float)
         if first.shape != problem.lower.shape:
             raise MethodError(f"x0 has shape {first.shape}; expected {problem.lower.shape}")
         first = np.clip(first, problem.lower, problem.upper)
-        points = np.vstack([first[None], points])[: max(starts, 1)]
+        points = np.vstack([first[None], points])[: max(n_starts, 1)]
     if objective is not None:
         points = np.array([target.extend(p) for p in points])
     base_seed = 0 if seed is None else int(seed)
