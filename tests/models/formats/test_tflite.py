@@ -13,7 +13,7 @@ from scimlkit.models.errors import ModelFormatError, UnsupportedOperatorError
 from scimlkit.models.formats.tflite import read_tflite
 
 TFLITE = FIXTURES / "tflite"
-FLOAT = ["resnet", "mobilenet", "attention", "lstm", "resnet_float16"]
+FLOAT = ["resnet", "mobilenet", "attention", "lstm", "rnn_loop", "resnet_float16"]
 
 
 @pytest.mark.parametrize("name", FLOAT)
@@ -112,3 +112,12 @@ def test_unsupported_builtin_ops_are_all_listed(tmp_path):
     with pytest.raises(UnsupportedOperatorError) as info:
         read_tflite(path)
     assert {u.op_type for u in info.value.unsupported} == {"SVDF", "LSH_PROJECTION"}
+
+
+def test_while_loops_become_onnx_loops():
+    graph = read_tflite(TFLITE / "rnn_loop.tflite")
+    loops = [n for n in graph.nodes if n.op_type == "Loop"]
+    assert len(loops) == 2  # the LSTM's and the GRU's time loops
+    assert all(
+        not n.attrs["body"].initializers for n in loops
+    )  # weights captured from the outer graph

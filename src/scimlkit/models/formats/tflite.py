@@ -197,15 +197,11 @@ class _Reader:
 
     # -- conversion -------------------------------------------------------------------
 
-    def run(self) -> Graph:
+    def subgraph(self, index: int) -> tuple[fb.Table, list[Tensor], list[Operator]]:
+        """Parse subgraph `index`: its table, tensors and operators (fresh each call)."""
         subgraphs = self.model.tables(2)
-        if not subgraphs:
-            raise ModelFormatError("TFLite model has no subgraphs")
-        index, sig_in, sig_out = self._choose_subgraph()
         if index >= len(subgraphs):
-            raise ModelFormatError(
-                f"signature points at subgraph {index}, the model has {len(subgraphs)}"
-            )
+            raise ModelFormatError(f"reference to subgraph {index}, the model has {len(subgraphs)}")
         sg = subgraphs[index]
         tensors = [self._tensor(i, t) for i, t in enumerate(sg.tables(0))]
         ops = []
@@ -223,8 +219,31 @@ class _Reader:
                     f"{name} operator refers to a tensor beyond the {len(tensors)} in the subgraph"
                 )
             ops.append(Operator(name, ins, outs, op.table(4), version))
-        self._check_supported(ops, tensors)
-        ctx = LowerContext(self.b, tensors)
+        return sg, tensors, ops
+
+    def lower_subgraph(self, b: GraphBuilder, index: int, inputs: list[Value]) -> list[Value]:
+        """Lower subgraph `index` into `b` with its inputs bound to `inputs`; its outputs (source layout)."""
+        sg, tensors, ops = self.subgraph(index)
+        in_idx = [int(i) for i in sg.vector(1, "<i4")]
+        if len(in_idx) != len(inputs):
+            raise ModelFormatError(
+                f"subgraph {index} takes {len(in_idx)} inputs, {len(inputs)} given"
+            )
+        ctx = LowerContext(b, tensors, self)
+        for i, v in zip(in_idx, inputs, strict=True):
+            ctx.env[i] = v
+        for op in ops:
+            OPS[op.op](ctx, op)
+        return [ctx.raw(int(i)) for i in sg.vector(2, "<i4")]
+
+    def run(self) -> Graph:
+        if not self.model.tables(2):
+            raise ModelFormatError("TFLite model has no subgraphs")
+        index, sig_in, sig_out = self._choose_subgraph()
+        sg, tensors, ops = self.subgraph(index)
+        for k in range(len(self.model.tables(2))):
+            self._check_supported(*reversed(self.subgraph(k)[1:]) if k != index else (ops, tensors))
+        ctx = LowerContext(self.b, tensors, self)
         in_idx = [i for _, i in sig_in] if sig_in else [int(i) for i in sg.vector(1, "<i4")]
         out_idx = [i for _, i in sig_out] if sig_out else [int(i) for i in sg.vector(2, "<i4")]
         for i in in_idx:
@@ -258,9 +277,12 @@ class _Reader:
 class LowerContext:
     """State of one subgraph's lowering: the builder, the tensors, and their graph values."""
 
-    def __init__(self, b: GraphBuilder, tensors: list[Tensor]) -> None:
+    def __init__(
+        self, b: GraphBuilder, tensors: list[Tensor], reader: _Reader | None = None
+    ) -> None:
         self.b = b
         self.tensors = tensors
+        self.reader = reader
         self.env: dict[int, Value] = {}
         self._float: dict[int, Value] = {}
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..graph import GraphBuilder
 from ._nhwc import Value, common_layout, const, conv_attrs
 from ._tf_common import conv_transpose_pads, fused_activation, strided_slice
 
@@ -729,20 +730,25 @@ def _strided_slice(ctx, o):
 @op("SLICE")
 def _slice(ctx, o):
     x = ctx.fv(o.inputs[0])
-    begin = _static(ctx, o.inputs[1], "SLICE begin").astype(np.int64)
-    size = _static(ctx, o.inputs[2], "SLICE size").astype(np.int64)
-    end = np.where(size < 0, np.iinfo(np.int64).max, begin + size)
     b = ctx.b
-    y = b.node(
-        "Slice",
-        [
-            x.last(b),
-            const(b, "starts", begin),
-            const(b, "ends", end),
-            const(b, "axes", np.arange(len(begin))),
-        ],
-    )
-    _passthrough_out(ctx, o, y)
+    begin_c, size_c = ctx.const(o.inputs[1]), ctx.const(o.inputs[2])
+    if begin_c is not None and size_c is not None:
+        begin, size = begin_c.astype(np.int64), size_c.astype(np.int64)
+        starts = const(b, "starts", begin)
+        ends = const(b, "ends", np.where(size < 0, np.iinfo(np.int64).max, begin + size))
+    else:  # dynamic bounds (e.g. inside a WHILE body)
+        starts, size = _int64_input(ctx, o.inputs[1]), _int64_input(ctx, o.inputs[2])
+        big = const(b, "big", np.int64(np.iinfo(np.int32).max))  # survives 32-bit tracing
+        ends = b.node(
+            "Where",
+            [
+                b.node("Less", [size, const(b, "zero", np.int64(0))]),
+                big,
+                b.node("Add", [starts, size]),
+            ],
+        )
+    axes = const(b, "axes", np.arange(x.rank))
+    _passthrough_out(ctx, o, b.node("Slice", [x.last(b), starts, ends, axes]))
 
 
 @op("TILE")
@@ -848,3 +854,58 @@ def _densify(ctx, o):
         dst.data = src.data
         return
     _passthrough_out(ctx, o, ctx.b.node("Identity", [ctx.fv(o.inputs[0]).last(ctx.b)]))
+
+
+# -- control flow ---------------------------------------------------------------------------
+
+
+def _scalar_bool(b: GraphBuilder, name: str) -> str:
+    return b.node("Reshape", [name, const(b, "scalar", np.zeros(0, np.int64))])
+
+
+@op("WHILE")
+def _while(ctx, o):
+    """WHILE(cond subgraph, body subgraph) as an ONNX Loop; the condition is re-evaluated in the body."""
+    cond_index, body_index = _opt(o, 0, "i", 0), _opt(o, 1, "i", 0)
+    b, reader = ctx.b, ctx.reader
+    initial = [ctx.raw(i) for i in o.inputs]
+    (cond0,) = reader.lower_subgraph(b, cond_index, initial)
+    body_b = GraphBuilder(opset=b.graph.opsets.get("", 21), name="while_body")
+    body_b._used = b._used  # one namespace with the outer graph (ONNX forbids shadowing)
+    body_b.input("iteration", np.int64, ())
+    body_b.input("cond_in", np.bool_, ())
+    _, body_tensors, _ = reader.subgraph(body_index)
+    sg = reader.model.tables(2)[body_index]
+    carried = []
+    body_inputs = [int(i) for i in sg.vector(1, "<i4")]
+    if len(body_inputs) != len(initial):
+        raise ModelFormatError(
+            f"WHILE body takes {len(body_inputs)} values, the loop carries {len(initial)}"
+        )
+    for i in body_inputs:
+        t = body_tensors[i]
+        carried.append(
+            Value(
+                body_b.input("carried_" + t.name.replace("/", "_"), t.dtype, t.shape),
+                t.shape,
+                t.dtype,
+            )
+        )
+    new = reader.lower_subgraph(body_b, body_index, carried)
+    (cond_out,) = reader.lower_subgraph(body_b, cond_index, new)
+    body_b.output(_scalar_bool(body_b, cond_out.last(body_b)), dtype=np.bool_, shape=())
+    for v, c in zip(new, carried, strict=True):
+        body_b.output(body_b.node("Identity", [v.last(body_b)]), dtype=c.dtype)
+    body = body_b.build()
+    b.graph.initializers.update(body.initializers)  # constants are captured from the outer scope
+    body.initializers = {}
+    outs = b.node(
+        "Loop",
+        ["", _scalar_bool(b, cond0.last(b)), *[v.last(b) for v in initial]],
+        {"body": body},
+        outputs=len(initial),
+    )
+    outs = [outs] if len(initial) == 1 else outs
+    for k, name in enumerate(outs):
+        t = ctx.tensors[o.outputs[k]]
+        ctx.env[o.outputs[k]] = Value(name, t.shape, t.dtype)
