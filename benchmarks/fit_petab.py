@@ -50,16 +50,12 @@ def run_ours(yaml_path: Path, method: str, starts: np.ndarray) -> dict:
 
     t0 = time.perf_counter()
     problem = fit.from_petab(yaml_path)
-    objs = []
-    res = None
-    for k, x in enumerate(starts):
-        try:
-            r = fit.estimate(problem, method, starts=0, x0=x, seed=k)
-        except fit.EstimationFailedError:  # the start itself cannot be simulated
-            objs.append(float("inf"))
-            continue
-        objs.append(float(r.objective))
-        res = r
+    try:
+        res = fit.estimate(problem, method, starts=starts, seed=0)
+        by_index = {s.index: float(s.objective) for s in res.starts}
+        objs = [by_index.get(k, float("inf")) for k in range(len(starts))]
+    except fit.EstimationFailedError:  # every start failed
+        res, objs = None, [float("inf")] * len(starts)
     wall = time.perf_counter() - t0
     counts = {}
     if res is not None:

@@ -72,7 +72,7 @@ def run(problem, spec):
     """One estimation; local LM starts from the nominal point only, global methods get fewer runs."""
     objective = fit.MultipleShooting(segments=4) if spec.get("objective") == "shooting" else None
     if spec["method"] == "lm" and not spec.get("many") and objective is None:
-        kwargs = dict(starts=0, x0=problem.x0)
+        kwargs = dict(starts=1, x0=problem.x0)
     elif spec["method"] in ("cmaes", "de"):
         kwargs = dict(starts=max(1, STARTS // 3))
     else:
