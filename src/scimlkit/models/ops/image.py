@@ -36,6 +36,8 @@ def _source_coords(mode: str, out_size: int, in_size: int, scale: float, roi: tu
     y = np.arange(out_size, dtype=np.float64)
     length = scale * in_size
     outside = None
+    # `length` (the resized length) is scale * in_size as the ONNX spec defines it; ONNX
+    # Runtime uses the integer output size, which differs when that product is fractional.
     if mode == "align_corners":
         x = np.zeros(out_size) if length == 1 else y * (in_size - 1) / (length - 1)
     elif mode == "asymmetric":
@@ -365,7 +367,7 @@ def grid_sample(ctx: OpContext, x, grid, *, align_corners=0, mode=None, padding_
         if mode == "nearest":
             c = jnp.round(c)  # half to even, like std::nearbyint
         outside = (c < lo) | (c > hi)
-        if padding_mode == "border":
+        if padding_mode == "border" and mode != "cubic":  # cubic clamps each tap instead (as ONNX Runtime)
             c = jnp.where(outside, jnp.clip(c, 0, size - 1), c)
         elif padding_mode == "reflection":
             c = jnp.where(outside, _reflect(c, lo, hi), c)
