@@ -538,12 +538,12 @@ def range_(ctx: OpContext, start: Any, limit: Any, delta: Any, *, stash_type: in
         return (int(s) + np.arange(n, dtype=np.int64) * int(d)).astype(dtype)
     work = np.float32 if dtype.itemsize < 4 and stash_type else dtype
     n = max(int(np.ceil((float(lim) - float(s)) / float(d))), 0)
-    sw, dw = np.asarray(s, work), np.asarray(d, work)
-    out = np.empty(n, dtype=work)
-    acc = sw
-    for i in range(n):  # ONNX defines Range as repeated addition
-        out[i] = acc
-        acc = (acc + dw).astype(work)
+    if n == 0:
+        return np.zeros(0, dtype)
+    # ONNX defines Range as repeated addition; np.cumsum adds sequentially, rounding like that loop
+    steps = np.full(n, d, dtype=work)
+    steps[0] = s
+    out = np.cumsum(steps, dtype=work)
     return out.astype(dtype)
 
 
