@@ -48,3 +48,28 @@ def test_saved_onnx_runs_in_onnxruntime(model, ref, fmt, tmp_path):
     feeds = {i.name: x for i, x in zip(sess.get_inputs(), ins, strict=True)}
     for g, o in zip(sess.run(None, feeds), outs, strict=True):
         assert max_rel_err(g, o) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("model", "ref"),
+    [
+        ("keras/resnet.keras", "keras/resnet.npz"),
+        ("tensorflow/mixed_savedmodel", "tensorflow/mixed.npz"),
+        ("tflite/mobilenet_int8io.tflite", "tflite/mobilenet_int8io.npz"),
+    ],
+)
+def test_cli_convert_to_onnx(model, ref, tmp_path):
+    import onnxruntime as ort
+
+    from scimlkit.cli import main
+
+    out = tmp_path / "converted.onnx"
+    assert main(["models", "convert", str(FIXTURES / model), str(out)]) == 0
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    ins, outs = reference(FIXTURES / ref)
+    got = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), ins, strict=True)})
+    for g, o in zip(got, outs, strict=True):
+        if o.dtype == np.int8:  # quantized outputs: within the steps documented in test_tflite
+            assert np.abs(g.astype(int) - o.astype(int)).max() <= 2
+        else:
+            assert max_rel_err(g, o) < 1e-4
