@@ -46,18 +46,21 @@ def _normalize_domain(domain: str) -> str:
 
 
 @functools.cache
-def onnx_versions(op_type: str, domain: str = "") -> tuple[int, ...]:
-    """All schema since_versions ONNX defines for an op (empty if ONNX does not know it)."""
+def _schema_index() -> dict[tuple[str, str], tuple[int, ...]]:
+    """(domain, op_type) -> sorted since_versions of every schema ONNX knows (built once)."""
     try:
         from onnx import defs
     except ImportError:  # pragma: no cover - onnx is a dependency of the models extra
-        return ()
-    versions = {
-        s.since_version
-        for s in defs.get_all_schemas_with_history()
-        if s.name == op_type and _normalize_domain(s.domain) == _normalize_domain(domain)
-    }
-    return tuple(sorted(versions))
+        return {}
+    index: dict[tuple[str, str], set[int]] = {}
+    for s in defs.get_all_schemas_with_history():
+        index.setdefault((_normalize_domain(s.domain), s.name), set()).add(s.since_version)
+    return {key: tuple(sorted(v)) for key, v in index.items()}
+
+
+def onnx_versions(op_type: str, domain: str = "") -> tuple[int, ...]:
+    """All schema since_versions ONNX defines for an op (empty if ONNX does not know it)."""
+    return _schema_index().get((_normalize_domain(domain), op_type), ())
 
 
 @functools.cache
