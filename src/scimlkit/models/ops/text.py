@@ -1,4 +1,4 @@
-"""String kernels: StringNormalizer, StringConcat, StringSplit, RegexFullMatch.
+"""String kernels: StringNormalizer, StringConcat, StringSplit, RegexFullMatch, TfIdfVectorizer.
 
 JAX arrays cannot hold strings, so these kernels work on NumPy object arrays known at
 trace time (model constants and inputs of an eager call); the runtime never traces them.
@@ -90,3 +90,70 @@ def regex_full_match(ctx: OpContext, x, *, pattern):
     for index in np.ndindex(x.shape):
         out[index] = compiled.fullmatch(_text(x[index])) is not None
     return out
+
+
+def _pool_ngrams(pool: list, ngram_counts: list[int], min_n: int, max_n: int) -> dict[tuple, int]:
+    """Map each pool n-gram (of a size in [min_n, max_n]) to its position among all n-grams."""
+    table: dict[tuple, int] = {}
+    ngram_id = 0
+    for size, start in enumerate(ngram_counts, start=1):
+        end = ngram_counts[size] if size < len(ngram_counts) else len(pool)
+        for i in range(start, end - size + 1, size):
+            if min_n <= size <= max_n:
+                table[tuple(pool[i : i + size])] = ngram_id
+            ngram_id += 1
+    return table
+
+
+@register_op("TfIdfVectorizer")
+def tfidf_vectorizer(
+    ctx: OpContext,
+    x,
+    *,
+    max_gram_length,
+    max_skip_count,
+    min_gram_length,
+    mode,
+    ngram_counts,
+    ngram_indexes,
+    pool_int64s=None,
+    pool_strings=None,
+    weights=None,
+):
+    data = ctx.static(x, "X")
+    if data.ndim > 2:
+        raise OpAttributeError(f"{ctx.describe()}: the input must have shape [C] or [B, C], got {list(data.shape)}")
+    strings = pool_strings is not None and len(pool_strings) > 0
+    pool = [_text(s) for s in pool_strings] if strings else [int(v) for v in (pool_int64s or [])]
+    table = _pool_ngrams(pool, [int(c) for c in ngram_counts], int(min_gram_length), int(max_gram_length))
+    columns = [int(i) for i in ngram_indexes]
+    width = max(columns) + 1 if columns else 0
+    rows = data.reshape(1, -1) if data.ndim < 2 else data
+    counts = np.zeros((rows.shape[0], width), np.int64)
+    for r, row in enumerate(rows):
+        items = [_text(v) for v in row] if strings else [int(v) for v in row]
+        smallest = int(min_gram_length)
+        for distance in range(1, int(max_skip_count) + 2):
+            for start in range(len(items)):
+                for n in range(smallest, int(max_gram_length) + 1):
+                    last = start + (n - 1) * distance
+                    if last >= len(items):
+                        break
+                    hit = table.get(tuple(items[start : last + 1 : distance]))
+                    if hit is not None:
+                        counts[r, columns[hit]] += 1
+            if smallest == 1:  # unigrams are counted once, not once per skip distance
+                smallest = 2
+                if smallest > int(max_gram_length):
+                    break
+    mode = _text(mode)
+    w = np.asarray(weights, np.float32) if weights else None
+    if mode == "TF":
+        out = counts.astype(np.float32)
+    elif mode == "IDF":
+        out = (counts > 0).astype(np.float32) * (w if w is not None else 1.0)
+    elif mode == "TFIDF":
+        out = counts.astype(np.float32) * (w if w is not None else 1.0)
+    else:
+        raise OpAttributeError(f"{ctx.describe()}: unknown mode {mode!r} (expected TF, IDF or TFIDF)")
+    return out.astype(np.float32).reshape(-1) if data.ndim < 2 else out.astype(np.float32)
