@@ -73,3 +73,34 @@ def test_cli_convert_to_onnx(model, ref, tmp_path):
             assert np.abs(g.astype(int) - o.astype(int)).max() <= 2
         else:
             assert max_rel_err(g, o) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reader"),
+    [
+        ("tflite/resnet_int8.tflite", "scimlkit.models.formats.tflite:read_tflite"),
+        ("tensorflow/mixed.pb", "scimlkit.models.formats.tensorflow:read_tensorflow"),
+        ("keras/sequential.h5", "scimlkit.models.formats.keras:read_keras"),
+    ],
+)
+def test_damaged_files_raise_typed_errors(fixture, reader):
+    """Random byte corruption and truncation: a ModelError (or a clean read), never a raw exception."""
+    import importlib
+    import random
+
+    from scimlkit.models.errors import ModelError
+
+    module, _, name = reader.partition(":")
+    read = getattr(importlib.import_module(module), name)
+    data = (FIXTURES / fixture).read_bytes()
+    rng = random.Random(1)
+    for _ in range(40):
+        d = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            d[rng.randrange(len(d))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            d = d[: rng.randrange(len(d))]
+        try:
+            read(bytes(d))
+        except ModelError:
+            pass

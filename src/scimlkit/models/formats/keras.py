@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedOp, UnsupportedOperatorError
+from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
 from ..graph import Graph, GraphBuilder
 from . import keras_layers, keras_seq  # noqa: F401  (registers converters)
 from ._keras_weights import WeightSource, keras3_weights, legacy_weights
@@ -27,6 +27,17 @@ from ._nhwc import Value, set_outputs
 from .keras_layers import CONVERTERS, WRAPPERS, LayerSpec
 
 MODEL_CLASSES = {"Functional", "Model", "Sequential"}
+_DAMAGED = (
+    OSError,
+    RuntimeError,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    UnicodeError,
+    AttributeError,
+)
 _IGNORED_KWARGS = {"training", "mask"}
 
 
@@ -57,11 +68,18 @@ def read_keras(
             raise ModelFormatError(
                 f"{path} is a directory, not a Keras file (.keras, .h5 or .json)"
             )
-    config, wsource = _open(source, path, None if weights is None else pathlib.Path(weights))
     try:
-        return _Converter(config, wsource, opset).run()
-    finally:
-        wsource.close()
+        config, wsource = _open(source, path, None if weights is None else pathlib.Path(weights))
+        try:
+            return _Converter(config, wsource, opset).run()
+        finally:
+            wsource.close()
+    except ModelError:
+        raise
+    except _DAMAGED as exc:  # h5py/zipfile/json failures deep inside a damaged file
+        raise ModelFormatError(
+            f"{path}: damaged or unreadable Keras file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _open(

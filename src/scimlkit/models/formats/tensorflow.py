@@ -11,12 +11,13 @@ ONNX-semantics nodes. Inputs and outputs keep TensorFlow's NHWC layout.
 from __future__ import annotations
 
 import pathlib
+import struct
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedOp, UnsupportedOperatorError
+from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
 from ..graph import Graph, GraphBuilder
 from ._nhwc import Value, set_outputs
 from ._protowire import Message
@@ -98,6 +99,20 @@ def read_tensorflow(
         if path.name == "saved_model.pb":
             return _read_saved_model(path.parent, signature, opset)
         return _convert(_graph_def(data, str(path)), {}, None, inputs, outputs, opset, path.stem)
+    except ModelError:
+        raise
+    except (
+        IndexError,
+        KeyError,
+        ValueError,
+        TypeError,
+        OverflowError,
+        UnicodeError,
+        struct.error,
+    ) as exc:
+        raise ModelFormatError(
+            f"{path!s:.200}: damaged TensorFlow model ({type(exc).__name__}: {exc})"
+        ) from exc
     finally:
         sys.setrecursionlimit(old)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedOp, UnsupportedOperatorError
+from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
 from ..graph import Graph, GraphBuilder
 from . import _flatbuf as fb
 from ._nhwc import Value, set_outputs
@@ -94,8 +94,15 @@ def read_tflite(
         buf = path.read_bytes()
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(f"{path}: not a TFLite FlatBuffer (missing the 'TFL3' identifier)")
-    model = fb.root(buf)
-    return _Reader(buf, model, signature, opset, path.stem).run()
+    try:
+        model = fb.root(buf)
+        return _Reader(buf, model, signature, opset, path.stem).run()
+    except ModelError:
+        raise
+    except (IndexError, KeyError, ValueError, TypeError, OverflowError, UnicodeError) as exc:
+        raise ModelFormatError(
+            f"{path}: damaged TFLite model ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 class _Reader:
