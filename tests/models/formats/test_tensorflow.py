@@ -100,3 +100,11 @@ def test_unsupported_ops_are_listed_together(tmp_path):
     with pytest.raises(UnsupportedOperatorError) as info:
         read_tensorflow(path)
     assert {u.op_type for u in info.value.unsupported} == {"Relu7", "MinPool"}
+
+
+def test_tf1_savedmodel_with_reference_variables():
+    # Graph-mode SavedModel (make_tf1.py): VariableV2 nodes whose checkpoint keys are their names.
+    graph = read_tensorflow(TF / "tf1_savedmodel")
+    assert graph.input_names == ["x"] and graph.output_names == ["y"]
+    ins, outs = reference(TF / "tf1.npz")
+    _check(run_ours(graph, ins), outs)
