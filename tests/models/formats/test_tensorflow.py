@@ -108,3 +108,15 @@ def test_tf1_savedmodel_with_reference_variables():
     assert graph.input_names == ["x"] and graph.output_names == ["y"]
     ins, outs = reference(TF / "tf1.npz")
     _check(run_ours(graph, ins), outs)
+
+
+@pytest.mark.parametrize("variant", ["rnn_loop_savedmodel", "rnn_loop.pb"])
+def test_keras_rnn_loops_are_reported_not_run(variant):
+    # Known gap: Keras LSTM/GRU without unroll become While + TensorList ops (functional
+    # While in a SavedModel, Enter/Merge/Switch frames in a frozen graph). The reader must
+    # name them all at load time.
+    with pytest.raises(UnsupportedOperatorError) as info:
+        read_tensorflow(TF / variant)
+    ops = {u.op_type for u in info.value.unsupported}
+    assert "TensorListReserve" in ops
+    assert ops & {"While", "StatelessWhile", "Enter"}
