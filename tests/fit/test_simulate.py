@@ -86,3 +86,18 @@ def test_failed_integration_is_inf_and_estimation_moves_on():
     assert res.params["k"] == pytest.approx(0.1, rel=1e-3)
     with pytest.raises(fit.EstimationFailedError, match="all 1 starts failed"):
         fit.estimate(pr, "lm", x0={"k": 1.5}, starts=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "solver"), [("robertson", "kencarp5"), ("robertson", "kvaerno3"),
+                                              ("lotka_volterra", "dopri8"), ("lotka_volterra", "dopri5")])
+def test_user_chosen_solvers_match_scipy(zoo, name, solver):
+    entry = zoo(name)
+    base = entry.problem
+    pr = fit.Problem(base.model, base.experiments, base.parameters, base.observables, solver=solver,
+                     rtol=base.settings.rtol, atol=base.settings.atol)
+    assert pr.solver_name == solver
+    params = {**pr.to_natural(pr.x0), **entry.true}
+    sim = pr.simulate(params)[0]["states"]
+    ref = reference_simulate(pr, params)
+    np.testing.assert_allclose(sim, ref, rtol=1e-4, atol=1e-9)
