@@ -13,7 +13,7 @@ from scimlkit.models.errors import ModelFormatError, UnsupportedOperatorError
 from scimlkit.models.formats.tflite import read_tflite
 
 TFLITE = FIXTURES / "tflite"
-FLOAT = ["resnet", "mobilenet", "attention", "lstm", "rnn_loop", "resnet_float16"]
+FLOAT = ["resnet", "mobilenet", "attention", "lstm", "rnn_loop", "fused_lstm", "resnet_float16"]
 
 
 @pytest.mark.parametrize("name", FLOAT)

@@ -909,3 +909,113 @@ def _while(ctx, o):
     for k, name in enumerate(outs):
         t = ctx.tensors[o.outputs[k]]
         ctx.env[o.outputs[k]] = Value(name, t.shape, t.dtype)
+
+
+@op("UNIDIRECTIONAL_SEQUENCE_LSTM")
+def _sequence_lstm(ctx, o):
+    """The fused LSTM (gates i, f, c, o in separate tensors) as ONNX LSTM (gates i, o, f, c)."""
+    ins = o.inputs + [-1] * (24 - len(o.inputs))
+    if ins[1] < 0 or ins[5] < 0:
+        raise ModelFormatError(
+            "UNIDIRECTIONAL_SEQUENCE_LSTM without an input gate (CIFG) is not supported"
+        )
+    if ins[16] >= 0 or any(i >= 0 for i in ins[20:24]):
+        raise ModelFormatError(
+            "UNIDIRECTIONAL_SEQUENCE_LSTM with projection or layer normalisation is not supported"
+        )
+    if _opt(o, 2, "f", 0.0):
+        raise ModelFormatError(
+            "UNIDIRECTIONAL_SEQUENCE_LSTM with projection clipping is not supported"
+        )
+    for k in (18, 19):
+        state = ctx.const(ins[k])
+        if state is not None and np.any(state):
+            raise ModelFormatError(
+                "UNIDIRECTIONAL_SEQUENCE_LSTM with a non-zero initial state is not supported"
+            )
+    b = ctx.b
+    w = [ctx.weights(ins[k]) for k in (1, 4, 2, 3)]  # i, o, f, c
+    r = [ctx.weights(ins[k]) for k in (5, 8, 6, 7)]
+    bias = [ctx.weights(ins[k]) for k in (12, 15, 13, 14)]
+    units = r[0].shape[0]
+    acts = {"TANH": "Tanh", "RELU": "Relu", "NONE": "Tanh"}
+    act = acts.get(_ACTIVATIONS.get(_opt(o, 0, "b", 4), "?"))
+    if act is None:
+        raise ModelFormatError("UNIDIRECTIONAL_SEQUENCE_LSTM with an unsupported cell activation")
+    inputs = [
+        None,
+        b.initializer("lstm_W", np.concatenate(w)[None].astype(np.float32)),
+        b.initializer("lstm_R", np.concatenate(r)[None].astype(np.float32)),
+        b.initializer(
+            "lstm_B",
+            np.concatenate([*bias, np.zeros(4 * units, np.float32)])[None].astype(np.float32),
+        ),
+        "",
+        "",
+        "",
+    ]
+    if ins[9] >= 0 and ins[10] >= 0 and ins[11] >= 0:
+        peep = [ctx.weights(ins[k]) for k in (9, 11, 10)]  # i, o, f
+        inputs.append(b.initializer("lstm_P", np.concatenate(peep)[None].astype(np.float32)))
+    x = ctx.fv(ins[0]).last(b)
+    time_major = bool(_opt(o, 3, "?", False))
+    cell_clip = _opt(o, 1, "f", 0.0)
+    shape = ctx.shape(ins[0])
+    if (
+        cell_clip > 0 or None not in shape
+    ):  # ONNX LSTM cannot clip the cell state: unroll static loops
+        _unrolled_lstm(ctx, o, x, ins, act, cell_clip, time_major)
+        return
+    inputs[0] = x if time_major else b.node("Transpose", [x], {"perm": [1, 0, 2]})
+    attrs = {"hidden_size": int(units), "activations": ["Sigmoid", act, act]}
+    y, _, _ = b.node("LSTM", inputs, attrs, outputs=3)
+    seq = b.node("Squeeze", [y, const(b, "axes", [1])])
+    _out(ctx, o, seq if time_major else b.node("Transpose", [seq], {"perm": [1, 0, 2]}))
+
+
+def _unrolled_lstm(
+    ctx, o, x: str, ins: list[int], act: str, cell_clip: float, time_major: bool
+) -> None:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM unrolled over its (static) time steps, with TFLite's cell-state clipping."""
+    b = ctx.b
+    shape = ctx.shape(ins[0])
+    t_axis, b_axis = (0, 1) if time_major else (1, 0)
+    steps, batch = shape[t_axis], shape[b_axis]
+    if steps is None or batch is None:
+        raise ModelFormatError(
+            "UNIDIRECTIONAL_SEQUENCE_LSTM with cell clipping needs static batch and time sizes"
+        )
+    w = np.concatenate([ctx.weights(ins[k]) for k in (1, 2, 3, 4)])  # i, f, c, o
+    r = np.concatenate([ctx.weights(ins[k]) for k in (5, 6, 7, 8)])
+    bias = np.concatenate([ctx.weights(ins[k]) for k in (12, 13, 14, 15)])
+    units = r.shape[1]
+    wt, rt = (
+        b.initializer("lstm_Wt", np.ascontiguousarray(w.T)),
+        b.initializer("lstm_Rt", np.ascontiguousarray(r.T)),
+    )
+    bb = b.initializer("lstm_b", bias.astype(np.float32))
+    peep = [ctx.weights(ins[k]) if ins[k] >= 0 else None for k in (9, 10, 11)]  # i, f, o
+    peep = [None if p is None else b.initializer("lstm_peephole", p) for p in peep]
+    lo, hi = const(b, "clip_lo", np.float32(-cell_clip)), const(b, "clip_hi", np.float32(cell_clip))
+    clip = cell_clip > 0
+    split = const(b, "split", [units] * 4)
+    h = c = const(b, "zeros", np.zeros((batch, units), np.float32))
+    outs = []
+    for t in range(steps):
+        xt = b.node("Gather", [x, const(b, "t", np.int64(t))], {"axis": t_axis})
+        gates = b.node(
+            "Add", [b.node("Add", [b.node("MatMul", [xt, wt]), b.node("MatMul", [h, rt])]), bb]
+        )
+        gi, gf, gc, go = b.node("Split", [gates, split], {"axis": 1}, outputs=4)
+        if peep[0] is not None:
+            gi = b.node("Add", [gi, b.node("Mul", [c, peep[0]])])
+            gf = b.node("Add", [gf, b.node("Mul", [c, peep[1]])])
+        i, f = b.node("Sigmoid", [gi]), b.node("Sigmoid", [gf])
+        c = b.node("Add", [b.node("Mul", [f, c]), b.node("Mul", [i, b.node(act, [gc])])])
+        if clip:
+            c = b.node("Clip", [c, lo, hi])
+        if peep[2] is not None:
+            go = b.node("Add", [go, b.node("Mul", [c, peep[2]])])
+        h = b.node("Mul", [b.node("Sigmoid", [go]), b.node(act, [c])])
+        outs.append(b.node("Unsqueeze", [h, const(b, "axes", [t_axis])]))
+    _out(ctx, o, b.node("Concat", outs, {"axis": t_axis}))
