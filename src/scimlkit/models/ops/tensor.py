@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
@@ -121,6 +122,8 @@ def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1, round_mode: str = 
             x = m.where(m.abs(x) > hi, np.nan, x).astype(x.dtype)
     if dtype == np.bool_ and x.dtype.kind == "f":
         return x != 0
+    if m is jnp:  # int64/float64 become 32-bit without jax_enable_x64: say so once (at load), not per call
+        dtype = jax.dtypes.canonicalize_dtype(dtype)
     return x.astype(dtype)
 
 
