@@ -257,8 +257,8 @@ def fisher(result: FitResult, *, alpha: float = 0.95, kind: str = "auto") -> Unc
     Example:
         >>> from scimlkit import fit
         >>> res = fit.estimate(fit.zoo.get("exponential_decay").problem, "lm")
-        >>> u = fit.fisher(res)
-        >>> bool(u.intervals["k"][0] < res.params["k"] < u.intervals["k"][1])
+        >>> lo, hi = fit.fisher(res).intervals["k"]
+        >>> bool(lo < res.params["k"] < hi)
         True
     """
     problem = result.problem
