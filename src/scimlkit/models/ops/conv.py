@@ -120,6 +120,9 @@ def _use_depthwise_taps(x, w, group, preferred_element_type) -> bool:
 
 def _depthwise_taps(x, w, strides, padding, dilations):
     n = x.ndim - 2
+    dtype = x.dtype
+    if jnp.finfo(dtype).bits < 32:  # accumulate half precision in float32, as convolutions do
+        x = x.astype(jnp.float32)
     xp = jnp.pad(x, [(0, 0), (0, 0), *padding])
     kernel = w.shape[2:]
     out_shape = [
@@ -132,7 +135,7 @@ def _depthwise_taps(x, w, strides, padding, dilations):
         piece = lax.slice(xp, (0, 0, *start), (*xp.shape[:2], *limit), (1, 1, *(int(s) for s in strides)))
         weight = w[(slice(None), 0, *tap)].reshape((1, -1) + (1,) * n).astype(x.dtype)
         y = piece * weight if y is None else y + piece * weight
-    return y
+    return y.astype(dtype)
 
 
 def conv_transpose_nd(
