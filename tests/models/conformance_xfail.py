@@ -4,7 +4,7 @@ Every entry says why the case fails, so lost coverage stays visible; the tests a
 `xfail(strict=False)`, so a fixed case simply starts passing (then delete its entry).
 Regenerate the list of failing cases with `scripts/conformance_report.py --failures`.
 
-Last full run (onnx 1.23.2, 1884 node cases): scimlkit passes 1848, ONNX Runtime 1.32 passes 1525.
+Last full run (onnx 1.23.2, 1884 node cases): scimlkit passes 1855, ONNX Runtime 1.32 passes 1525.
 """
 
 XFAIL: dict[str, str] = {
@@ -33,13 +33,6 @@ XFAIL: dict[str, str] = {
     'test_momentum': 'ai.onnx.preview.training::Momentum: training-only op, no kernel',
     'test_momentum_multiple': 'ai.onnx.preview.training::Momentum: training-only op, no kernel',
     'test_nesterov_momentum': 'ai.onnx.preview.training::Momentum: training-only op, no kernel',
-    'test_tfidfvectorizer_tf_batch_onlybigrams_skip0': 'TfIdfVectorizer: no kernel yet',
-    'test_tfidfvectorizer_tf_batch_onlybigrams_skip5': 'TfIdfVectorizer: no kernel yet',
-    'test_tfidfvectorizer_tf_batch_uniandbigrams_skip5': 'TfIdfVectorizer: no kernel yet',
-    'test_tfidfvectorizer_tf_only_bigrams_skip0': 'TfIdfVectorizer: no kernel yet',
-    'test_tfidfvectorizer_tf_onlybigrams_levelempty': 'TfIdfVectorizer: no kernel yet',
-    'test_tfidfvectorizer_tf_onlybigrams_skip5': 'TfIdfVectorizer: no kernel yet',
-    'test_tfidfvectorizer_tf_uniandbigrams_skip5': 'TfIdfVectorizer: no kernel yet',
     'test_training_dropout': "random mask in training mode: JAX's PRNG cannot reproduce NumPy's draws (ORT fails these too)",
     'test_training_dropout_default': "random mask in training mode: JAX's PRNG cannot reproduce NumPy's draws (ORT fails these too)",
     'test_training_dropout_default_mask': "random mask in training mode: JAX's PRNG cannot reproduce NumPy's draws (ORT fails these too)",
