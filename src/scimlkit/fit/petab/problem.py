@@ -444,7 +444,14 @@ class PEtabProblem(Problem):
 
     def _term(self) -> diffrax.ODETerm:
         rhs = self.functions.rhs
-        return diffrax.ODETerm(lambda t, y, p: rhs(t, y, p))
+
+        def field(t: Any, y: jax.Array, p: jax.Array) -> jax.Array:
+            # overflow at extreme parameter values (inf - inf = nan) must fail the step, not
+            # the Newton solver's linear solve: a huge finite derivative makes the step rejected
+            dy = rhs(t, y, p)
+            return jnp.where(jnp.isfinite(dy), dy, 1e200)
+
+        return diffrax.ODETerm(field)
 
     def _steady_state(
         self, p: jax.Array, x: jax.Array, adjoint: Any
