@@ -149,7 +149,7 @@ pivot.plot.bar(ax=ax, width=0.85)
 ax.set_ylabel("fraction of starts at the best optimum")
 ax.legend(fontsize=7, ncol=4)
 fig.tight_layout()
-fig.savefig("fit_method_comparison.png", dpi=100)
+plt.show()
 
 # %% [markdown]
 # ## Which method when
