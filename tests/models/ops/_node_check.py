@@ -90,7 +90,9 @@ def feeds(args: Sequence[Any]) -> list[np.ndarray]:
     return [np.asarray(a) for a in args if a is not None and not isinstance(a, Static)]
 
 
-def reference(model: onnx.ModelProto, args: Sequence[Any], *, ref: str = "onnx") -> list[np.ndarray]:
+def reference(
+    model: onnx.ModelProto, args: Sequence[Any], *, ref: str = "onnx"
+) -> list[np.ndarray]:
     """Outputs of ONNX Runtime (ref="ort") or ONNX's reference evaluator (ref="onnx")."""
     names = [i.name for i in model.graph.input]
     data = dict(zip(names, feeds(args)))
@@ -119,7 +121,9 @@ def ours(model: onnx.ModelProto, args: Sequence[Any], *, jit: bool = False) -> l
     return list(out) if isinstance(out, tuple) else [out]
 
 
-def assert_same(actual: Any, expected: np.ndarray, *, rtol: float, atol: float, what: str = "") -> None:
+def assert_same(
+    actual: Any, expected: np.ndarray, *, rtol: float, atol: float, what: str = ""
+) -> None:
     expected = np.asarray(expected)
     actual = np.asarray(actual)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
@@ -131,7 +135,12 @@ def assert_same(actual: Any, expected: np.ndarray, *, rtol: float, atol: float, 
         np.testing.assert_array_equal(actual, expected, err_msg=what)
     else:
         np.testing.assert_allclose(
-            actual.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol, err_msg=what, equal_nan=True
+            actual.astype(np.float64),
+            expected.astype(np.float64),
+            rtol=rtol,
+            atol=atol,
+            err_msg=what,
+            equal_nan=True,
         )
 
 

@@ -12,17 +12,32 @@ rng = np.random.default_rng(2)
 X = (rng.normal(size=(2, 3, 4)) * 3).astype(np.float32)
 
 CASES = [
-    ("Relu", {}, 14), ("Relu", {}, 6), ("LeakyRelu", {"alpha": 0.1}, 16), ("LeakyRelu", {}, 6),
-    ("Elu", {"alpha": 0.7}, 22), ("Selu", {}, 6), ("Selu", {"alpha": 2.0, "gamma": 3.0}, 22),
-    ("Celu", {"alpha": 1.5}, 12), ("Gelu", {}, 20), ("Gelu", {"approximate": "tanh"}, 20),
-    ("Sigmoid", {}, 13), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}, 22), ("HardSwish", {}, 14),
-    ("Softplus", {}, 22), ("Softsign", {}, 22), ("ThresholdedRelu", {"alpha": 0.5}, 10),
-    ("Mish", {}, 18), ("Shrink", {"bias": 0.5, "lambd": 1.0}, 9), ("Shrink", {}, 9),
+    ("Relu", {}, 14),
+    ("Relu", {}, 6),
+    ("LeakyRelu", {"alpha": 0.1}, 16),
+    ("LeakyRelu", {}, 6),
+    ("Elu", {"alpha": 0.7}, 22),
+    ("Selu", {}, 6),
+    ("Selu", {"alpha": 2.0, "gamma": 3.0}, 22),
+    ("Celu", {"alpha": 1.5}, 12),
+    ("Gelu", {}, 20),
+    ("Gelu", {"approximate": "tanh"}, 20),
+    ("Sigmoid", {}, 13),
+    ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}, 22),
+    ("HardSwish", {}, 14),
+    ("Softplus", {}, 22),
+    ("Softsign", {}, 22),
+    ("ThresholdedRelu", {"alpha": 0.5}, 10),
+    ("Mish", {}, 18),
+    ("Shrink", {"bias": 0.5, "lambd": 1.0}, 9),
+    ("Shrink", {}, 9),
     ("Swish", {"alpha": 0.8}, 24),
 ]
 
 
-@pytest.mark.parametrize(("op", "attrs", "opset"), CASES, ids=[f"{c[0]}-{c[2]}-{len(c[1])}" for c in CASES])
+@pytest.mark.parametrize(
+    ("op", "attrs", "opset"), CASES, ids=[f"{c[0]}-{c[2]}-{len(c[1])}" for c in CASES]
+)
 def test_elementwise(op: str, attrs: dict, opset: int) -> None:
     check(op, [X], attrs=attrs, opset=opset, rtol=1e-5, atol=1e-6)
 

@@ -13,9 +13,29 @@ POS = rng.uniform(0.1, 3.0, size=(3, 4)).astype(np.float32)
 UNIT = rng.uniform(-0.9, 0.9, size=(3, 4)).astype(np.float32)
 
 UNARY = {
-    "Neg": X, "Abs": X, "Sign": X, "Reciprocal": POS, "Sqrt": POS, "Exp": X, "Log": POS, "Floor": X * 3,
-    "Ceil": X * 3, "Round": X * 3, "Sin": X, "Cos": X, "Tan": UNIT, "Asin": UNIT, "Acos": UNIT, "Atan": X,
-    "Sinh": X, "Cosh": X, "Tanh": X, "Asinh": X, "Acosh": POS + 1, "Atanh": UNIT, "Erf": X,
+    "Neg": X,
+    "Abs": X,
+    "Sign": X,
+    "Reciprocal": POS,
+    "Sqrt": POS,
+    "Exp": X,
+    "Log": POS,
+    "Floor": X * 3,
+    "Ceil": X * 3,
+    "Round": X * 3,
+    "Sin": X,
+    "Cos": X,
+    "Tan": UNIT,
+    "Asin": UNIT,
+    "Acos": UNIT,
+    "Atan": X,
+    "Sinh": X,
+    "Cosh": X,
+    "Tanh": X,
+    "Asinh": X,
+    "Acosh": POS + 1,
+    "Atanh": UNIT,
+    "Erf": X,
     "IsNaN": np.array([1.0, np.nan, np.inf], np.float32),
 }
 
@@ -91,7 +111,12 @@ def test_mod_float() -> None:
 
 
 def test_pow_mixed_types_keeps_base_dtype() -> None:
-    check("Pow", [np.array([1, 2, 3], np.int64), np.array([2.0, 0.5, 3.0], np.float32)], opset=15, ref="ort")
+    check(
+        "Pow",
+        [np.array([1, 2, 3], np.int64), np.array([2.0, 0.5, 3.0], np.float32)],
+        opset=15,
+        ref="ort",
+    )
     check("Pow", [POS, np.array([2], np.int64)], opset=15, ref="ort")
 
 
@@ -169,7 +194,11 @@ def test_where_and_clip() -> None:
     check("Clip", [X], attrs={"min": -0.5, "max": 0.5}, opset=6)
     check("Clip", [X, Static(np.float32(-0.5)), Static(np.float32(0.5))], opset=13)
     check("Clip", [X, None, Static(np.float32(0.1))], opset=13)
-    check("Clip", [np.array([-5, 0, 5], np.int32), Static(np.int32(-1)), Static(np.int32(2))], opset=13)
+    check(
+        "Clip",
+        [np.array([-5, 0, 5], np.int32), Static(np.int32(-1)), Static(np.int32(2))],
+        opset=13,
+    )
     # min > max: everything becomes max
     check("Clip", [X, Static(np.float32(1.0)), Static(np.float32(-1.0))], opset=13, ref="ort")
 
@@ -179,17 +208,31 @@ def test_where_and_clip() -> None:
 def test_trilu(upper: int, k: int) -> None:
     x = rng.normal(size=(2, 3, 5)).astype(np.float32)
     check("Trilu", [x, Static(np.array(k, np.int64))], attrs={"upper": upper}, opset=14)
-    check("Trilu", [x, np.array(k, np.int64)], attrs={"upper": upper}, opset=14)  # traced k works under jit
+    check(
+        "Trilu", [x, np.array(k, np.int64)], attrs={"upper": upper}, opset=14
+    )  # traced k works under jit
 
 
 @pytest.mark.parametrize("largest", [0, 1])
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_topk(largest: int, axis: int) -> None:
     x = np.array([[3.0, 1.0, 3.0, 2.0], [0.0, 5.0, 5.0, -1.0], [1.0, 1.0, 1.0, 1.0]], np.float32)
-    check("TopK", [x, Static(np.array([2], np.int64))], attrs={"axis": axis, "largest": largest}, opset=11, n_out=2,
-          ref="ort")
+    check(
+        "TopK",
+        [x, Static(np.array([2], np.int64))],
+        attrs={"axis": axis, "largest": largest},
+        opset=11,
+        n_out=2,
+        ref="ort",
+    )
     xi = (x * 2).astype(np.int32)
-    check("TopK", [xi, Static(np.array([2], np.int64))], attrs={"axis": axis, "largest": largest}, opset=11, n_out=2)
+    check(
+        "TopK",
+        [xi, Static(np.array([2], np.int64))],
+        attrs={"axis": axis, "largest": largest},
+        opset=11,
+        n_out=2,
+    )
 
 
 def test_topk_old_attribute_form() -> None:
@@ -201,8 +244,18 @@ def test_topk_old_attribute_form() -> None:
 def test_cumulative(op: str, exclusive: int, reverse: int) -> None:
     x = rng.uniform(0.5, 1.5, size=(3, 4)).astype(np.float64)
     opset = 26 if op == "CumProd" else 14
-    check(op, [x, Static(np.array(1, np.int64))], attrs={"exclusive": exclusive, "reverse": reverse}, opset=opset)
-    check(op, [x, Static(np.array(-2, np.int32))], attrs={"exclusive": exclusive, "reverse": reverse}, opset=opset)
+    check(
+        op,
+        [x, Static(np.array(1, np.int64))],
+        attrs={"exclusive": exclusive, "reverse": reverse},
+        opset=opset,
+    )
+    check(
+        op,
+        [x, Static(np.array(-2, np.int32))],
+        attrs={"exclusive": exclusive, "reverse": reverse},
+        opset=opset,
+    )
 
 
 def test_matmul_gemm_einsum_det() -> None:

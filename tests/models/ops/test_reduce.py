@@ -11,8 +11,18 @@ import scimlkit.models as sm
 rng = np.random.default_rng(1)
 X = rng.uniform(0.5, 2.0, size=(2, 3, 4)).astype(np.float32)
 
-REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-          "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
+REDUCE = [
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+]
 # the opset where `axes` moved from attribute to input
 AXES_INPUT = {op: 13 if op == "ReduceSum" else 18 for op in REDUCE}
 
@@ -32,10 +42,18 @@ def test_reduce_axes_attribute_and_input(op: str, axes: list[int] | None, keepdi
 def test_noop_with_empty_axes(op: str) -> None:
     opset = AXES_INPUT[op]
     check(op, [X, Static(np.array([], np.int64))], attrs={"noop_with_empty_axes": 1}, opset=opset)
-    check(op, [X, Static(np.array([], np.int64))], attrs={"noop_with_empty_axes": 0}, opset=opset, rtol=1e-5)
+    check(
+        op,
+        [X, Static(np.array([], np.int64))],
+        attrs={"noop_with_empty_axes": 0},
+        opset=opset,
+        rtol=1e-5,
+    )
 
 
-@pytest.mark.parametrize("op", ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceLogSumExp"])
+@pytest.mark.parametrize(
+    "op", ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceLogSumExp"]
+)
 def test_empty_set_gives_identity(op: str) -> None:
     empty = np.zeros((2, 0, 4), np.float32)
     check(op, [empty, Static(np.array([1], np.int64))], attrs={"keepdims": 1}, opset=18)
@@ -64,6 +82,8 @@ def test_traced_axes_raise_dynamic_shape_error_under_jit() -> None:
 
     model = node_model("ReduceSum", [X, np.array([1], np.int64)], opset=13)
     m = sm.load(model.SerializeToString(), format="onnx")
-    np.testing.assert_allclose(np.asarray(m(X, np.array([1]))), X.sum(axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(m(X, np.array([1]))), X.sum(axis=1, keepdims=True), rtol=1e-6
+    )
     with pytest.raises(sm.DynamicShapeError, match="axes"):
         jax.jit(lambda a, b: m(a, b))(X, np.array([1]))

@@ -26,10 +26,17 @@ def s64(*values: int) -> Static:
 @pytest.mark.parametrize(
     ("src", "to"),
     [
-        (np.float32, TensorProto.INT32), (np.float32, TensorProto.FLOAT16), (np.float64, TensorProto.FLOAT),
-        (np.int64, TensorProto.FLOAT), (np.float32, TensorProto.BOOL), (np.int32, TensorProto.UINT8),
-        (np.float32, TensorProto.BFLOAT16), (np.float32, TensorProto.FLOAT8E4M3FN),
-        (np.float32, TensorProto.FLOAT8E5M2), (np.float32, TensorProto.INT4), (np.int16, TensorProto.INT8),
+        (np.float32, TensorProto.INT32),
+        (np.float32, TensorProto.FLOAT16),
+        (np.float64, TensorProto.FLOAT),
+        (np.int64, TensorProto.FLOAT),
+        (np.float32, TensorProto.BOOL),
+        (np.int32, TensorProto.UINT8),
+        (np.float32, TensorProto.BFLOAT16),
+        (np.float32, TensorProto.FLOAT8E4M3FN),
+        (np.float32, TensorProto.FLOAT8E5M2),
+        (np.float32, TensorProto.INT4),
+        (np.int16, TensorProto.INT8),
     ],
 )
 def test_cast_numeric(src: type, to: int) -> None:
@@ -48,9 +55,17 @@ def test_cast_float8_saturation() -> None:
 def test_cast_strings_are_static_numpy() -> None:
     strings = np.array(["1.5", "-2", "INF", "nan", "1e3"], dtype=object)
     (y,) = check("Cast", [Static(strings)], attrs={"to": TensorProto.FLOAT}, opset=13, ref="ort")
-    np.testing.assert_array_equal(np.asarray(y), np.array([1.5, -2, np.inf, np.nan, 1000], np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(y), np.array([1.5, -2, np.inf, np.nan, 1000], np.float32)
+    )
     (y,) = check("Cast", [strings], attrs={"to": TensorProto.DOUBLE}, opset=13, jit=False)
-    (s,) = check("Cast", [np.array([1, -20, 300], np.int32)], attrs={"to": TensorProto.STRING}, opset=13, jit=False)
+    (s,) = check(
+        "Cast",
+        [np.array([1, -20, 300], np.int32)],
+        attrs={"to": TensorProto.STRING},
+        opset=13,
+        jit=False,
+    )
     assert list(s) == ["1", "-20", "300"]
 
 
@@ -58,7 +73,8 @@ def test_cast_strings_are_static_numpy() -> None:
 
 
 @pytest.mark.parametrize(
-    ("shape", "allowzero"), [((4, -1), 0), ((0, 0, -1), 0), ((-1,), 0), ((2, 12), 1), ((0, 3, 4), 0)]
+    ("shape", "allowzero"),
+    [((4, -1), 0), ((0, 0, -1), 0), ((-1,), 0), ((2, 12), 1), ((0, 3, 4), 0)],
 )
 def test_reshape(shape: tuple[int, ...], allowzero: int) -> None:
     check("Reshape", [X, s64(*shape)], attrs={"allowzero": allowzero}, opset=14)
@@ -66,7 +82,9 @@ def test_reshape(shape: tuple[int, ...], allowzero: int) -> None:
 
 def test_reshape_allowzero_empty_and_old_attribute_form() -> None:
     check("Reshape", [np.zeros((0, 3), np.float32), s64(3, 0)], attrs={"allowzero": 1}, opset=14)
-    (y,) = ours(node_model("Reshape", [X], attrs={"shape": [6, -1]}, opset=1), [X])  # no reference knows Reshape-1
+    (y,) = ours(
+        node_model("Reshape", [X], attrs={"shape": [6, -1]}, opset=1), [X]
+    )  # no reference knows Reshape-1
     np.testing.assert_array_equal(np.asarray(y), X.reshape(6, -1))
 
 
@@ -105,8 +123,16 @@ def test_transpose_expand_tile_concat() -> None:
 def test_concat_and_gather_of_strings() -> None:
     a = np.array([["a", "b"]], dtype=object)
     # strings stay NumPy: they fold at load time but cannot be returned from a jitted function
-    check("Concat", [Static(a), Static(np.array([["c", "d"]], dtype=object))], attrs={"axis": 0}, opset=13, jit=False)
-    check("Gather", [Static(np.array(["x", "y", "z"], dtype=object)), s64(2, -3)], opset=13, jit=False)
+    check(
+        "Concat",
+        [Static(a), Static(np.array([["c", "d"]], dtype=object))],
+        attrs={"axis": 0},
+        opset=13,
+        jit=False,
+    )
+    check(
+        "Gather", [Static(np.array(["x", "y", "z"], dtype=object)), s64(2, -3)], opset=13, jit=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,12 +141,19 @@ def test_concat_and_gather_of_strings() -> None:
         (2, {"axis": 1, "split": [1, 2]}, None, 2),
         (11, {"axis": -1}, None, 2),
         (13, {"axis": 2}, (1, 3), 2),
-        (18, {"axis": 2, "num_outputs": 3}, None, 3),  # uneven: chunks of ceil(5 / 3) = 2, last one shorter
+        (
+            18,
+            {"axis": 2, "num_outputs": 3},
+            None,
+            3,
+        ),  # uneven: chunks of ceil(5 / 3) = 2, last one shorter
         (18, {"axis": 1}, (0, 3), 2),
     ],
 )
 def test_split(opset: int, attrs: dict, split: tuple[int, ...] | None, n_out: int) -> None:
-    x = rng.normal(size=(2, 3, 5)).astype(np.float32) if attrs.get("num_outputs") == 3 else X  # 5 = 2 + 2 + 1
+    x = (
+        rng.normal(size=(2, 3, 5)).astype(np.float32) if attrs.get("num_outputs") == 3 else X
+    )  # 5 = 2 + 2 + 1
     args = [x] if split is None else [x, s64(*split)]
     check("Split", args, attrs=attrs, opset=opset, n_out=n_out)
 
@@ -164,25 +197,45 @@ def test_gathers() -> None:
     data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     check("GatherND", [data, np.array([[0, 1], [1, -1]], I64)], opset=13)
     check("GatherND", [data, np.array([[1], [0]], I64)], attrs={"batch_dims": 1}, opset=13)
-    check("GatherND", [data, np.array([[[2, 3]], [[0, 0]]], I64)], attrs={"batch_dims": 1}, opset=13)
+    check(
+        "GatherND", [data, np.array([[[2, 3]], [[0, 0]]], I64)], attrs={"batch_dims": 1}, opset=13
+    )
 
 
 @pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
 def test_scatters(reduction: str) -> None:
     data = rng.normal(size=(3, 4)).astype(np.float32)
-    indices = np.array([[1, 0, 2, -1], [0, 2, 1, 3]], I64) if reduction != "none" else np.array([[1, 0, 2, 3]], I64)
+    indices = (
+        np.array([[1, 0, 2, -1], [0, 2, 1, 3]], I64)
+        if reduction != "none"
+        else np.array([[1, 0, 2, 3]], I64)
+    )
     updates = rng.normal(size=indices.shape).astype(np.float32)
     opset = 18 if reduction in ("max", "min") else 16
-    check("ScatterElements", [data, indices, updates], attrs={"axis": 1, "reduction": reduction}, opset=opset)
+    check(
+        "ScatterElements",
+        [data, indices, updates],
+        attrs={"axis": 1, "reduction": reduction},
+        opset=opset,
+    )
     nd_idx = np.array([[1], [-1]], I64) if reduction != "none" else np.array([[1], [0]], I64)
-    check("ScatterND", [data, nd_idx, rng.normal(size=(2, 4)).astype(np.float32)],
-          attrs={"reduction": reduction}, opset=opset)
+    check(
+        "ScatterND",
+        [data, nd_idx, rng.normal(size=(2, 4)).astype(np.float32)],
+        attrs={"reduction": reduction},
+        opset=opset,
+    )
 
 
 def test_scatter_legacy() -> None:
     data = np.zeros((3, 3), np.float32)
-    check("Scatter", [data, np.array([[1, 0, 2]], I64), np.ones((1, 3), np.float32)], attrs={"axis": 0}, opset=9,
-          ref="ort")
+    check(
+        "Scatter",
+        [data, np.array([[1, 0, 2]], I64), np.ones((1, 3), np.float32)],
+        attrs={"axis": 0},
+        opset=9,
+        ref="ort",
+    )
 
 
 def test_tensor_scatter_kv_cache() -> None:
@@ -190,8 +243,10 @@ def test_tensor_scatter_kv_cache() -> None:
     update = rng.normal(size=(2, 3, 2, 4)).astype(np.float32)
     write = np.array([1, 5], I64)
     for mode in ("linear", "circular"):
-        (y,) = ours(node_model("TensorScatter", [past, update, write], attrs={"mode": mode}, opset=24),
-                    [past, update, write])
+        (y,) = ours(
+            node_model("TensorScatter", [past, update, write], attrs={"mode": mode}, opset=24),
+            [past, update, write],
+        )
         expected = past.copy()  # the spec's pseudocode
         for b in range(2):
             for s in range(2):
@@ -221,7 +276,12 @@ def test_shape_arithmetic_folds_under_jit() -> None:
         helper.make_node("Concat", ["d0u", "minus1"], ["target"], axis=0),
         helper.make_node("Reshape", ["x", "target"], ["y"]),
         helper.make_node("Abs", ["target"], ["target_pos"]),
-        helper.make_node("ConstantOfShape", ["target_pos"], ["z"], value=numpy_helper.from_array(np.array([2.5], np.float32))),
+        helper.make_node(
+            "ConstantOfShape",
+            ["target_pos"],
+            ["z"],
+            value=numpy_helper.from_array(np.array([2.5], np.float32)),
+        ),
     ]
     inits = [
         numpy_helper.from_array(np.array(0, I64), "i0"),
@@ -229,8 +289,11 @@ def test_shape_arithmetic_folds_under_jit() -> None:
         numpy_helper.from_array(np.array([-1], I64), "minus1"),
     ]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
-        [helper.make_empty_tensor_value_info("y"), helper.make_empty_tensor_value_info("z")], initializer=inits,
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+        [helper.make_empty_tensor_value_info("y"), helper.make_empty_tensor_value_info("z")],
+        initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     m = sm.load(model.SerializeToString(), format="onnx")
@@ -247,7 +310,13 @@ def test_pad(mode: str) -> None:
     opset = 19 if mode == "wrap" else 18
     check("Pad", [x, s64(1, 2, 2, 1)], attrs={"mode": mode}, opset=opset)
     # negative pads crop (ONNX's reference evaluator cannot do that; ONNX Runtime can)
-    check("Pad", [x, s64(0, -1, 1, 2), Static(np.float32(9.0))], attrs={"mode": mode}, opset=opset, ref="ort")
+    check(
+        "Pad",
+        [x, s64(0, -1, 1, 2), Static(np.float32(9.0))],
+        attrs={"mode": mode},
+        opset=opset,
+        ref="ort",
+    )
     check("Pad", [x, s64(2, 3), None, s64(-1)], attrs={"mode": mode}, opset=opset)
 
 
@@ -262,25 +331,59 @@ def test_pad_old_attribute_form() -> None:
 
 def test_constant_forms() -> None:
     forms = {
-        "value": numpy_helper.from_array(X, "v"), "value_float": 1.5, "value_floats": [1.0, 2.0],
-        "value_int": 3, "value_ints": [1, 2, 3], "value_string": "hi", "value_strings": ["a", "b"],
+        "value": numpy_helper.from_array(X, "v"),
+        "value_float": 1.5,
+        "value_floats": [1.0, 2.0],
+        "value_int": 3,
+        "value_ints": [1, 2, 3],
+        "value_string": "hi",
+        "value_strings": ["a", "b"],
     }
     for key, value in forms.items():
-        check("Constant", [], attrs={key: value}, opset=13, jit=key not in ("value_string", "value_strings"))
+        check(
+            "Constant",
+            [],
+            attrs={key: value},
+            opset=13,
+            jit=key not in ("value_string", "value_strings"),
+        )
 
 
 def test_constant_of_shape_range_one_hot_eye_like() -> None:
     check("ConstantOfShape", [s64(2, 3)], opset=9)
-    check("ConstantOfShape", [s64(2, 0)], attrs={"value": numpy_helper.from_array(np.array([7], I64))}, opset=21)
-    check("Range", [Static(np.array(1, I64)), Static(np.array(10, I64)), Static(np.array(3, I64))], opset=11)
-    check("Range", [Static(np.float32(1.0)), Static(np.float32(-2.0)), Static(np.float32(-0.7))], opset=11)
+    check(
+        "ConstantOfShape",
+        [s64(2, 0)],
+        attrs={"value": numpy_helper.from_array(np.array([7], I64))},
+        opset=21,
+    )
+    check(
+        "Range",
+        [Static(np.array(1, I64)), Static(np.array(10, I64)), Static(np.array(3, I64))],
+        opset=11,
+    )
+    check(
+        "Range",
+        [Static(np.float32(1.0)), Static(np.float32(-2.0)), Static(np.float32(-0.7))],
+        opset=11,
+    )
     check("Range", [np.array(1.0), np.array(2.0), np.array(0.25)], opset=11, jit=False)
     values = Static(np.array([0.0, 5.0], np.float32))
     for axis in (-1, 0, 1):
-        check("OneHot", [np.array([[0, 2], [-1, 7]], I64), Static(np.array([4], I64)), values],
-              attrs={"axis": axis}, opset=11, ref="ort")
+        check(
+            "OneHot",
+            [np.array([[0, 2], [-1, 7]], I64), Static(np.array([4], I64)), values],
+            attrs={"axis": axis},
+            opset=11,
+            ref="ort",
+        )
     check("EyeLike", [np.zeros((3, 4), np.float32)], attrs={"k": 1}, opset=9)
-    check("EyeLike", [np.zeros((4, 3), np.int32)], attrs={"k": -1, "dtype": TensorProto.DOUBLE}, opset=22)
+    check(
+        "EyeLike",
+        [np.zeros((4, 3), np.int32)],
+        attrs={"k": -1, "dtype": TensorProto.DOUBLE},
+        opset=22,
+    )
 
 
 # --------------------------------------------------------------------------- data-dependent shapes
@@ -291,7 +394,9 @@ def test_nonzero_unique_compress_run_eagerly_and_refuse_jit_clearly() -> None:
     check("NonZero", [x], opset=13, jit=False)
     check("Compress", [X, np.array([1, 0, 1], bool)], attrs={"axis": 1}, opset=11, jit=False)
     check("Compress", [X, np.array([0, 1, 1, 0, 1], bool)], opset=11, jit=False)
-    check("Compress", [X, Static(np.array([1, 0, 1], bool))], attrs={"axis": 1}, opset=11)  # static: jit works
+    check(
+        "Compress", [X, Static(np.array([1, 0, 1], bool))], attrs={"axis": 1}, opset=11
+    )  # static: jit works
     u = np.array([2, 1, 1, 3, 4, 3], np.int64)
     check("Unique", [u], attrs={"sorted": 1}, opset=11, n_out=4, jit=False)
     check("Unique", [u], attrs={"sorted": 0}, opset=11, n_out=4, jit=False)
@@ -309,14 +414,29 @@ def test_nonzero_unique_compress_run_eagerly_and_refuse_jit_clearly() -> None:
 def test_depth_space(mode: str) -> None:
     x = rng.normal(size=(2, 8, 2, 3)).astype(np.float32)
     check("DepthToSpace", [x], attrs={"blocksize": 2, "mode": mode}, opset=13)
-    check("SpaceToDepth", [rng.normal(size=(1, 2, 4, 6)).astype(np.float32)], attrs={"blocksize": 2}, opset=13)
+    check(
+        "SpaceToDepth",
+        [rng.normal(size=(1, 2, 4, 6)).astype(np.float32)],
+        attrs={"blocksize": 2},
+        opset=13,
+    )
 
 
 def test_reverse_sequence_identity_bitcast() -> None:
     x = rng.normal(size=(4, 3, 2)).astype(np.float32)
-    check("ReverseSequence", [x, np.array([4, 1, 3], I64)], attrs={"batch_axis": 1, "time_axis": 0}, opset=10)
+    check(
+        "ReverseSequence",
+        [x, np.array([4, 1, 3], I64)],
+        attrs={"batch_axis": 1, "time_axis": 0},
+        opset=10,
+    )
     xt = np.ascontiguousarray(x.transpose(1, 0, 2))
-    check("ReverseSequence", [xt, np.array([2, 4, 0], I64)], attrs={"batch_axis": 0, "time_axis": 1}, opset=10)
+    check(
+        "ReverseSequence",
+        [xt, np.array([2, 4, 0], I64)],
+        attrs={"batch_axis": 0, "time_axis": 1},
+        opset=10,
+    )
     check("Identity", [X], opset=21)
     (y,) = ours(node_model("BitCast", [X], attrs={"to": TensorProto.INT32}, opset=26), [X])
     np.testing.assert_array_equal(np.asarray(y), X.view(np.int32))

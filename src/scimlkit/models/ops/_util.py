@@ -60,11 +60,34 @@ ONNX_TO_NUMPY: dict[int, np.dtype] = {
 
 #: ONNX enum value -> TensorProto name (for messages).
 ONNX_TYPE_NAMES: dict[int, str] = {
-    1: "FLOAT", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64", 8: "STRING",
-    9: "BOOL", 10: "FLOAT16", 11: "DOUBLE", 12: "UINT32", 13: "UINT64", 14: "COMPLEX64", 15: "COMPLEX128",
-    16: "BFLOAT16", 17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ",
-    21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1", 24: "FLOAT8E8M0", 25: "UINT2", 26: "INT2",
-    27: "FLOAT6E2M3", 28: "FLOAT6E3M2",
+    1: "FLOAT",
+    2: "UINT8",
+    3: "INT8",
+    4: "UINT16",
+    5: "INT16",
+    6: "INT32",
+    7: "INT64",
+    8: "STRING",
+    9: "BOOL",
+    10: "FLOAT16",
+    11: "DOUBLE",
+    12: "UINT32",
+    13: "UINT64",
+    14: "COMPLEX64",
+    15: "COMPLEX128",
+    16: "BFLOAT16",
+    17: "FLOAT8E4M3FN",
+    18: "FLOAT8E4M3FNUZ",
+    19: "FLOAT8E5M2",
+    20: "FLOAT8E5M2FNUZ",
+    21: "UINT4",
+    22: "INT4",
+    23: "FLOAT4E2M1",
+    24: "FLOAT8E8M0",
+    25: "UINT2",
+    26: "INT2",
+    27: "FLOAT6E2M3",
+    28: "FLOAT6E3M2",
 }
 
 _NUMPY_TO_ONNX: dict[np.dtype, int] = {dt: code for code, dt in ONNX_TO_NUMPY.items()}
@@ -112,6 +135,7 @@ def is_string(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- errors
+
 
 class UnsupportedDTypeError(ModelError, TypeError):
     """An ONNX element type (or NumPy dtype) that scimlkit cannot represent."""
@@ -185,10 +209,14 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
     try:
         return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError as exc:
-        raise OpAttributeError(f"shapes {[tuple(s) for s in shapes]} cannot be broadcast together") from exc
+        raise OpAttributeError(
+            f"shapes {[tuple(s) for s in shapes]} cannot be broadcast together"
+        ) from exc
 
 
-def legacy_broadcast(a: Any, b: Any, broadcast: int = 0, axis: int | None = None) -> tuple[Any, Any]:
+def legacy_broadcast(
+    a: Any, b: Any, broadcast: int = 0, axis: int | None = None
+) -> tuple[Any, Any]:
     """ONNX opset < 7 unidirectional broadcasting of `b` onto `a` (`broadcast`/`axis` attributes).
 
     With `broadcast=1`, `b`'s shape must match a contiguous run of `a`'s dims starting at
@@ -203,5 +231,7 @@ def legacy_broadcast(a: Any, b: Any, broadcast: int = 0, axis: int | None = None
     axis = normalize_axis(axis, ra)
     trailing = ra - axis - rb
     if trailing < 0:
-        raise OpAttributeError(f"legacy broadcast: B of rank {rb} does not fit A of rank {ra} at axis {axis}")
+        raise OpAttributeError(
+            f"legacy broadcast: B of rank {rb} does not fit A of rank {ra} at axis {axis}"
+        )
     return a, b.reshape(tuple(np.shape(b)) + (1,) * trailing)

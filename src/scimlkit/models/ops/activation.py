@@ -43,7 +43,9 @@ def _elu(x: Any, alpha: float = 1.0) -> Any:
     return jnp.where(x > 0, x, _const(x, alpha) * jnp.expm1(jnp.minimum(x, 0)))
 
 
-def _selu(x: Any, alpha: float = 1.67326319217681884765625, gamma: float = 1.05070102214813232421875) -> Any:
+def _selu(
+    x: Any, alpha: float = 1.67326319217681884765625, gamma: float = 1.05070102214813232421875
+) -> Any:
     a, g = _const(x, alpha), _const(x, gamma)
     return jnp.where(x > 0, g * x, g * a * jnp.expm1(jnp.minimum(x, 0)))
 
@@ -124,7 +126,9 @@ def prelu(ctx: OpContext, x: Any, slope: Any, **_legacy: Any) -> Any:
 def swiglu(ctx: OpContext, a: Any, b: Any, *, alpha: float = 1.0) -> Any:
     a, b = jnp.asarray(a), jnp.asarray(b)
     if a.shape != b.shape:
-        raise OpAttributeError(f"{ctx.describe()}: A {a.shape} and B {b.shape} must have the same shape")
+        raise OpAttributeError(
+            f"{ctx.describe()}: A {a.shape} and B {b.shape} must have the same shape"
+        )
     return _swish(a, alpha) * b
 
 

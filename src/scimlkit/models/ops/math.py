@@ -31,8 +31,18 @@ def _unary(op_type: str, fn: Callable[[Any], Any]) -> None:
     register_op(op_type)(kernel)
 
 
-def _binary(op_type: str, fn: Callable[[Any, Any], Any], *, strings: Callable[[Any, Any], Any] | None = None) -> None:
-    def kernel(ctx: OpContext, a: Any, b: Any, *, broadcast: int = 0, axis: int | None = None, **_legacy: Any) -> Any:
+def _binary(
+    op_type: str, fn: Callable[[Any, Any], Any], *, strings: Callable[[Any, Any], Any] | None = None
+) -> None:
+    def kernel(
+        ctx: OpContext,
+        a: Any,
+        b: Any,
+        *,
+        broadcast: int = 0,
+        axis: int | None = None,
+        **_legacy: Any,
+    ) -> Any:
         if strings is not None and (is_string(a) or is_string(b)):
             return strings(np.asarray(a), np.asarray(b))
         a, b = legacy_broadcast(a, b, broadcast, axis)
@@ -139,9 +149,15 @@ def bitshift(ctx: OpContext, x: Any, y: Any, *, direction: str = "") -> Any:
     if direction.upper() == "LEFT":
         return jnp.where(out_of_range, jnp.zeros_like(x), jnp.left_shift(x, safe))
     if direction.upper() == "RIGHT":
-        fill = jnp.where(x < 0, -1, 0).astype(x.dtype) if jnp.issubdtype(x.dtype, jnp.signedinteger) else 0
+        fill = (
+            jnp.where(x < 0, -1, 0).astype(x.dtype)
+            if jnp.issubdtype(x.dtype, jnp.signedinteger)
+            else 0
+        )
         return jnp.where(out_of_range, fill, jnp.right_shift(x, safe))
-    raise OpAttributeError(f"{ctx.describe()}: direction must be 'LEFT' or 'RIGHT', got {direction!r}")
+    raise OpAttributeError(
+        f"{ctx.describe()}: direction must be 'LEFT' or 'RIGHT', got {direction!r}"
+    )
 
 
 @register_op("IsInf")
@@ -204,7 +220,9 @@ def clip(ctx: OpContext, x: Any, min: Any = None, max: Any = None) -> Any:
 @register_op("Trilu")
 def trilu(ctx: OpContext, x: Any, k: Any = None, *, upper: int = 1) -> Any:
     x = jnp.asarray(x)
-    offset = 0 if k is None else jnp.asarray(k).reshape(-1)[0]  # may be traced: only a mask depends on it
+    offset = (
+        0 if k is None else jnp.asarray(k).reshape(-1)[0]
+    )  # may be traced: only a mask depends on it
     rows = lax.broadcasted_iota(index_dtype(), x.shape[-2:], 0)
     cols = lax.broadcasted_iota(rows.dtype, x.shape[-2:], 1)
     keep = (cols - rows >= offset) if upper else (cols - rows <= offset)
@@ -212,7 +230,9 @@ def trilu(ctx: OpContext, x: Any, k: Any = None, *, upper: int = 1) -> Any:
 
 
 @register_op("TopK")
-def topk(ctx: OpContext, x: Any, k: Any = None, *, axis: int = -1, largest: int = 1, sorted: int = 1) -> Any:
+def topk(
+    ctx: OpContext, x: Any, k: Any = None, *, axis: int = -1, largest: int = 1, sorted: int = 1
+) -> Any:
     x = jnp.asarray(x)
     kk = int(ctx.static(k, "K").reshape(-1)[0])  # an attribute before opset 10, an input after
     axis = normalize_axis(axis, x.ndim)
@@ -223,7 +243,9 @@ def topk(ctx: OpContext, x: Any, k: Any = None, *, axis: int = -1, largest: int 
     if key.dtype == jnp.bool_:
         key = key.astype(jnp.int8)
     if not largest:
-        key = -key if jnp.issubdtype(key.dtype, jnp.inexact) else ~key  # order reversing, no overflow
+        key = (
+            -key if jnp.issubdtype(key.dtype, jnp.inexact) else ~key
+        )  # order reversing, no overflow
     # lax.top_k puts the lower index first among equal values, as ONNX requires.
     _, idx = lax.top_k(key, kk)
     values = jnp.take_along_axis(moved, idx, axis=-1)
@@ -243,7 +265,9 @@ def _cumulative(op_type: str, fn: Callable[..., Any], identity: int) -> None:
         if exclusive:
             pad = [(0, 0)] * x.ndim
             pad[ax] = (1, 0)
-            out = jnp.pad(lax.slice_in_dim(out, 0, x.shape[ax] - 1, axis=ax), pad, constant_values=identity)
+            out = jnp.pad(
+                lax.slice_in_dim(out, 0, x.shape[ax] - 1, axis=ax), pad, constant_values=identity
+            )
         if reverse:
             out = jnp.flip(out, ax)
         return out
@@ -307,4 +331,3 @@ def einsum(ctx: OpContext, *xs: Any, equation: str | bytes = "") -> Any:
 @register_op("Det")
 def det(ctx: OpContext, x: Any) -> Any:
     return jnp.linalg.det(jnp.asarray(x))
-

@@ -19,22 +19,36 @@ from ._util import index_dtype, int_list, normalize_axes, normalize_axis
 
 def _axes(ctx: OpContext, x: Any, axes: Any, noop_with_empty_axes: int) -> tuple[int, ...]:
     """Reduced axes; `()` for a noop, which still applies the elementwise part (ReduceSumSquare squares)."""
-    axes_list = [] if axes is None else int_list(ctx.static(axes, "axes"))  # an attribute in early versions
+    axes_list = (
+        [] if axes is None else int_list(ctx.static(axes, "axes"))
+    )  # an attribute in early versions
     if not axes_list:
         return () if noop_with_empty_axes else tuple(range(jnp.ndim(x)))
     return normalize_axes(axes_list, jnp.ndim(x))
 
 
 def _float(x: Any) -> Any:
-    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    return (
+        x
+        if jnp.issubdtype(x.dtype, jnp.inexact)
+        else x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    )
 
 
 def _lowest(dtype: Any) -> Any:
-    return -jnp.inf if jnp.issubdtype(dtype, jnp.inexact) else (False if dtype == jnp.bool_ else jnp.iinfo(dtype).min)
+    return (
+        -jnp.inf
+        if jnp.issubdtype(dtype, jnp.inexact)
+        else (False if dtype == jnp.bool_ else jnp.iinfo(dtype).min)
+    )
 
 
 def _highest(dtype: Any) -> Any:
-    return jnp.inf if jnp.issubdtype(dtype, jnp.inexact) else (True if dtype == jnp.bool_ else jnp.iinfo(dtype).max)
+    return (
+        jnp.inf
+        if jnp.issubdtype(dtype, jnp.inexact)
+        else (True if dtype == jnp.bool_ else jnp.iinfo(dtype).max)
+    )
 
 
 def _max(x: Any, axes: tuple[int, ...], keep: bool) -> Any:
@@ -86,7 +100,14 @@ def _log_sum_exp(x: Any, axes: tuple[int, ...], keep: bool) -> Any:
 
 
 def _reduction(op_type: str, fn: Callable[[Any, tuple[int, ...], bool], Any]) -> None:
-    def kernel(ctx: OpContext, x: Any, axes: Any = None, *, keepdims: int = 1, noop_with_empty_axes: int = 0) -> Any:
+    def kernel(
+        ctx: OpContext,
+        x: Any,
+        axes: Any = None,
+        *,
+        keepdims: int = 1,
+        noop_with_empty_axes: int = 0,
+    ) -> Any:
         x = jnp.asarray(x)
         return fn(x, _axes(ctx, x, axes, noop_with_empty_axes), bool(keepdims))
 
@@ -107,7 +128,9 @@ _reduction("ReduceLogSumExp", _log_sum_exp)
 
 
 def _arg(op_type: str, fn: Callable[..., Any]) -> None:
-    def kernel(ctx: OpContext, x: Any, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> Any:
+    def kernel(
+        ctx: OpContext, x: Any, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0
+    ) -> Any:
         x = jnp.asarray(x)
         ax = normalize_axis(axis, x.ndim)
         if select_last_index:

@@ -64,7 +64,11 @@ def _to_string(x: np.ndarray) -> np.ndarray:
     for i, v in enumerate(flat.tolist() if x.dtype.kind in "biu" else flat):
         if isinstance(v, np.floating):
             fv = float(v)
-            out.flat[i] = "NaN" if math.isnan(fv) else ("INF" if fv == math.inf else "-INF" if fv == -math.inf else str(v))
+            out.flat[i] = (
+                "NaN"
+                if math.isnan(fv)
+                else ("INF" if fv == math.inf else "-INF" if fv == -math.inf else str(v))
+            )
         else:
             out.flat[i] = str(v)
     return out
@@ -95,7 +99,11 @@ def _to_e8m0(m: Any, x: Any, *, saturate: int, round_mode: str) -> Any:
     if saturate:  # +-inf saturates to the largest exponent; NaN stays NaN
         exponent = m.where(special & (mantissa == 0), 0xFE, exponent)
     out = m.where(special & ((mantissa > 0) | (not saturate)), 0xFF, exponent).astype(np.uint8)
-    return out.view(ml_dtypes.float8_e8m0fnu) if m is np else lax.bitcast_convert_type(out, ml_dtypes.float8_e8m0fnu)
+    return (
+        out.view(ml_dtypes.float8_e8m0fnu)
+        if m is np
+        else lax.bitcast_convert_type(out, ml_dtypes.float8_e8m0fnu)
+    )
 
 
 def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1, round_mode: str = "up") -> Any:
@@ -122,7 +130,9 @@ def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1, round_mode: str = 
             x = m.where(m.abs(x) > hi, np.nan, x).astype(x.dtype)
     if dtype == np.bool_ and x.dtype.kind == "f":
         return x != 0
-    if m is jnp:  # int64/float64 become 32-bit without jax_enable_x64: say so once (at load), not per call
+    if (
+        m is jnp
+    ):  # int64/float64 become 32-bit without jax_enable_x64: say so once (at load), not per call
         dtype = jax.dtypes.canonicalize_dtype(dtype)
     return x.astype(dtype)
 
@@ -133,7 +143,9 @@ def cast(ctx: OpContext, x: Any, *, to: int, saturate: int = 1, round_mode: str 
 
 
 @register_op("CastLike")
-def cast_like(ctx: OpContext, x: Any, target: Any, *, saturate: int = 1, round_mode: str = "up") -> Any:
+def cast_like(
+    ctx: OpContext, x: Any, target: Any, *, saturate: int = 1, round_mode: str = "up"
+) -> Any:
     dtype = np.asarray(target).dtype if is_static(target) else np.dtype(target.dtype)
     return cast_array(x, dtype, saturate=saturate, round_mode=round_mode)
 
@@ -141,8 +153,14 @@ def cast_like(ctx: OpContext, x: Any, target: Any, *, saturate: int = 1, round_m
 @register_op("BitCast")
 def bitcast(ctx: OpContext, x: Any, *, to: int) -> Any:
     dtype = np_dtype(to)
-    if np.asarray(x).dtype.itemsize != dtype.itemsize if is_static(x) else x.dtype.itemsize != dtype.itemsize:
-        raise OpAttributeError(f"{ctx.describe()}: BitCast needs types of the same bit width, got {x.dtype} -> {dtype}")
+    if (
+        np.asarray(x).dtype.itemsize != dtype.itemsize
+        if is_static(x)
+        else x.dtype.itemsize != dtype.itemsize
+    ):
+        raise OpAttributeError(
+            f"{ctx.describe()}: BitCast needs types of the same bit width, got {x.dtype} -> {dtype}"
+        )
     if is_static(x):
         return np.asarray(x).view(dtype)
     if x.dtype == jnp.bool_ or dtype == np.bool_:
@@ -175,7 +193,9 @@ def reshape(ctx: OpContext, x: Any, shape: Any = None, *, allowzero: int = 0) ->
     for i, d in enumerate(target):
         if d == 0 and not allowzero:
             if i >= len(dims):
-                raise OpAttributeError(f"{ctx.describe()}: shape {target} copies dim {i} of an input of rank {len(dims)}")
+                raise OpAttributeError(
+                    f"{ctx.describe()}: shape {target} copies dim {i} of an input of rank {len(dims)}"
+                )
             out.append(dims[i])
         else:
             out.append(d)
@@ -188,7 +208,9 @@ def reshape(ctx: OpContext, x: Any, shape: Any = None, *, allowzero: int = 0) ->
             raise OpAttributeError(f"{ctx.describe()}: cannot reshape {dims} to {target}")
         out[out.index(-1)] = total // known
     if math.prod(out) != math.prod(dims):
-        raise OpAttributeError(f"{ctx.describe()}: cannot reshape {dims} ({math.prod(dims)} elements) to {out}")
+        raise OpAttributeError(
+            f"{ctx.describe()}: cannot reshape {dims} ({math.prod(dims)} elements) to {out}"
+        )
     return xp(x).reshape(x, tuple(out))
 
 
@@ -196,7 +218,9 @@ def reshape(ctx: OpContext, x: Any, shape: Any = None, *, allowzero: int = 0) ->
 def flatten(ctx: OpContext, x: Any, *, axis: int = 1) -> Any:
     dims = _shape(x)
     if not -len(dims) <= axis <= len(dims):
-        raise OpAttributeError(f"{ctx.describe()}: axis {axis} is out of range for rank {len(dims)}")
+        raise OpAttributeError(
+            f"{ctx.describe()}: axis {axis} is out of range for rank {len(dims)}"
+        )
     axis = axis + len(dims) if axis < 0 else axis
     return xp(x).reshape(x, (math.prod(dims[:axis]), math.prod(dims[axis:])))
 
@@ -211,7 +235,9 @@ def squeeze(ctx: OpContext, x: Any, axes: Any = None) -> Any:
         ax = normalize_axes(int_list(raw), len(dims))
         bad = [a for a in ax if dims[a] != 1]
         if bad:
-            raise OpAttributeError(f"{ctx.describe()}: cannot squeeze axes {bad} of shape {dims} (size is not 1)")
+            raise OpAttributeError(
+                f"{ctx.describe()}: cannot squeeze axes {bad} of shape {dims} (size is not 1)"
+            )
     return xp(x).reshape(x, tuple(d for i, d in enumerate(dims) if i not in ax))
 
 
@@ -241,7 +267,9 @@ def expand(ctx: OpContext, x: Any, shape: Any) -> Any:
     try:
         out = np.broadcast_shapes(_shape(x), target)
     except ValueError:
-        raise OpAttributeError(f"{ctx.describe()}: cannot expand shape {_shape(x)} to {target}") from None
+        raise OpAttributeError(
+            f"{ctx.describe()}: cannot expand shape {_shape(x)} to {target}"
+        ) from None
     return xp(x).broadcast_to(x, out)
 
 
@@ -254,7 +282,9 @@ def tile(ctx: OpContext, x: Any, repeats: Any, *legacy: Any) -> Any:
         full[ax] = reps[0]
         reps = tuple(full)
     if len(reps) != len(_shape(x)):
-        raise OpAttributeError(f"{ctx.describe()}: repeats {list(reps)} must have one entry per input axis")
+        raise OpAttributeError(
+            f"{ctx.describe()}: repeats {list(reps)} must have one entry per input axis"
+        )
     return xp(x).tile(x, reps)
 
 
@@ -271,7 +301,9 @@ def concat(ctx: OpContext, *xs: Any, axis: int = 1) -> Any:
 
 
 @register_op("Split")
-def split(ctx: OpContext, x: Any, split: Any = None, *, axis: int = 0, num_outputs: int | None = None) -> Any:
+def split(
+    ctx: OpContext, x: Any, split: Any = None, *, axis: int = 0, num_outputs: int | None = None
+) -> Any:
     dims = _shape(x)
     ax = normalize_axis(axis, len(dims))
     n = dims[ax]
@@ -283,13 +315,19 @@ def split(ctx: OpContext, x: Any, split: Any = None, *, axis: int = 0, num_outpu
             chunk = -(-n // count)
             sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
             if len(sizes) != count:
-                raise OpAttributeError(f"{ctx.describe()}: cannot split {n} elements into {count} outputs")
+                raise OpAttributeError(
+                    f"{ctx.describe()}: cannot split {n} elements into {count} outputs"
+                )
         else:
             if n % count:
-                raise OpAttributeError(f"{ctx.describe()}: axis of size {n} does not split evenly into {count} outputs")
+                raise OpAttributeError(
+                    f"{ctx.describe()}: axis of size {n} does not split evenly into {count} outputs"
+                )
             sizes = [n // count] * count
     if sum(sizes) != n or any(s < 0 for s in sizes):
-        raise OpAttributeError(f"{ctx.describe()}: split sizes {sizes} do not sum to the axis size {n}")
+        raise OpAttributeError(
+            f"{ctx.describe()}: split sizes {sizes} do not sum to the axis size {n}"
+        )
     m = xp(x)
     out, start = [], 0
     for s in sizes:
@@ -318,16 +356,27 @@ def _onnx_slice(start: int, end: int, step: int, dim: int) -> slice:
 
 
 @register_op("Slice")
-def slice_(ctx: OpContext, x: Any, starts: Any = None, ends: Any = None, axes: Any = None, steps: Any = None) -> Any:
+def slice_(
+    ctx: OpContext,
+    x: Any,
+    starts: Any = None,
+    ends: Any = None,
+    axes: Any = None,
+    steps: Any = None,
+) -> Any:
     dims = _shape(x)
     # starts/ends/axes were attributes before opset 10; they arrive under the same names
     starts_l, ends_l = int_list(ctx.static(starts, "starts")), int_list(ctx.static(ends, "ends"))
     axes_l = list(range(len(starts_l))) if axes is None else int_list(ctx.static(axes, "axes"))
     steps_l = [1] * len(starts_l) if steps is None else int_list(ctx.static(steps, "steps"))
     if not len(starts_l) == len(ends_l) == len(axes_l) == len(steps_l):
-        raise OpAttributeError(f"{ctx.describe()}: starts, ends, axes and steps must have the same length")
+        raise OpAttributeError(
+            f"{ctx.describe()}: starts, ends, axes and steps must have the same length"
+        )
     index = [slice(None)] * len(dims)
-    for a, s, e, st in zip(normalize_axes(axes_l, len(dims)), starts_l, ends_l, steps_l, strict=True):
+    for a, s, e, st in zip(
+        normalize_axes(axes_l, len(dims)), starts_l, ends_l, steps_l, strict=True
+    ):
         index[a] = _onnx_slice(s, e, st, dims[a])
     return xp(x).asarray(x)[tuple(index)]
 
@@ -386,7 +435,9 @@ def gather_nd(ctx: OpContext, x: Any, indices: Any, *, batch_dims: int = 0) -> A
 def _reduction_name(reduction: Any) -> str:
     name = _str(reduction)
     if name not in ("none", "add", "mul", "max", "min"):
-        raise OpAttributeError(f"scatter reduction must be none, add, mul, max or min; got {name!r}")
+        raise OpAttributeError(
+            f"scatter reduction must be none, add, mul, max or min; got {name!r}"
+        )
     return name
 
 
@@ -401,7 +452,9 @@ def _apply_at(ref: Any, updates: Any, reduction: str) -> Any:
 
 
 @register_op("ScatterElements")
-def scatter_elements(ctx: OpContext, x: Any, indices: Any, updates: Any, *, axis: int = 0, reduction: str = "none") -> Any:
+def scatter_elements(
+    ctx: OpContext, x: Any, indices: Any, updates: Any, *, axis: int = 0, reduction: str = "none"
+) -> Any:
     x = jnp.asarray(x)
     ax = normalize_axis(axis, x.ndim)
     idx = _wrap(jnp, indices, x.shape[ax])
@@ -416,7 +469,9 @@ def scatter(ctx: OpContext, x: Any, indices: Any, updates: Any, *, axis: int = 0
 
 
 @register_op("ScatterND")
-def scatter_nd(ctx: OpContext, x: Any, indices: Any, updates: Any, *, reduction: str = "none") -> Any:
+def scatter_nd(
+    ctx: OpContext, x: Any, indices: Any, updates: Any, *, reduction: str = "none"
+) -> Any:
     x = jnp.asarray(x)
     idx = jnp.asarray(indices)
     k = idx.shape[-1]
@@ -427,7 +482,13 @@ def scatter_nd(ctx: OpContext, x: Any, indices: Any, updates: Any, *, reduction:
 
 @register_op("TensorScatter")
 def tensor_scatter(
-    ctx: OpContext, past: Any, update: Any, write_indices: Any = None, *, mode: str = "linear", axis: int = -2
+    ctx: OpContext,
+    past: Any,
+    update: Any,
+    write_indices: Any = None,
+    *,
+    mode: str = "linear",
+    axis: int = -2,
 ) -> Any:
     past, update = jnp.asarray(past), jnp.asarray(update)
     ax = normalize_axis(axis, past.ndim)
@@ -449,20 +510,35 @@ def tensor_scatter(
 
 @register_op("Pad")
 def pad(
-    ctx: OpContext, x: Any, pads: Any = None, constant_value: Any = None, axes: Any = None, *, mode: str = "constant", **attrs: Any
+    ctx: OpContext,
+    x: Any,
+    pads: Any = None,
+    constant_value: Any = None,
+    axes: Any = None,
+    *,
+    mode: str = "constant",
+    **attrs: Any,
 ) -> Any:
     dims = _shape(x)
     rank = len(dims)
     if ctx.version < 11:  # pads (paddings in Pad-1) and value were attributes
         pad_list = int_list(pads if pads is not None else attrs["paddings"])
-        value: Any = np.asarray(attrs.get("value", 0.0), dtype=np.asarray(x).dtype if is_static(x) else x.dtype)
+        value: Any = np.asarray(
+            attrs.get("value", 0.0), dtype=np.asarray(x).dtype if is_static(x) else x.dtype
+        )
         ax = list(range(rank))
     else:
         pad_list = int_list(ctx.static(pads, "pads"))
         value = None if constant_value is None or np.size(constant_value) == 0 else constant_value
-        ax = list(range(rank)) if axes is None else list(normalize_axes(int_list(ctx.static(axes, "axes")), rank))
+        ax = (
+            list(range(rank))
+            if axes is None
+            else list(normalize_axes(int_list(ctx.static(axes, "axes")), rank))
+        )
     if len(pad_list) != 2 * len(ax):
-        raise OpAttributeError(f"{ctx.describe()}: pads {pad_list} must have 2 entries per padded axis ({len(ax)})")
+        raise OpAttributeError(
+            f"{ctx.describe()}: pads {pad_list} must have 2 entries per padded axis ({len(ax)})"
+        )
     before, after = [0] * rank, [0] * rank
     for i, a in enumerate(ax):
         before[a], after[a] = pad_list[i], pad_list[i + len(ax)]
@@ -470,7 +546,10 @@ def pad(
     m = xp(x, value)
     x = m.asarray(x)
     # negative pads crop
-    crop = tuple(slice(-b if b < 0 else 0, d + a if a < 0 else d) for b, a, d in zip(before, after, dims, strict=True))
+    crop = tuple(
+        slice(-b if b < 0 else 0, d + a if a < 0 else d)
+        for b, a, d in zip(before, after, dims, strict=True)
+    )
     x = x[crop]
     widths = [(max(b, 0), max(a, 0)) for b, a in zip(before, after, strict=True)]
     if mode == "constant":
@@ -480,7 +559,9 @@ def pad(
         return m.pad(x, widths, mode="constant", constant_values=fill)
     if mode in ("reflect", "edge", "wrap"):
         return m.pad(x, widths, mode=mode)
-    raise OpAttributeError(f"{ctx.describe()}: unknown mode {mode!r}; expected constant, reflect, edge or wrap")
+    raise OpAttributeError(
+        f"{ctx.describe()}: unknown mode {mode!r}; expected constant, reflect, edge or wrap"
+    )
 
 
 # --------------------------------------------------------------------------- constants, generators
@@ -510,7 +591,9 @@ def constant(ctx: OpContext, **attrs: Any) -> np.ndarray:
         sparse = attrs["sparse_value"]
         if isinstance(sparse, np.ndarray):
             return sparse
-        raise OpAttributeError(f"{ctx.describe()}: sparse_value must be given to scimlkit as a dense array")
+        raise OpAttributeError(
+            f"{ctx.describe()}: sparse_value must be given to scimlkit as a dense array"
+        )
     raise OpAttributeError(f"{ctx.describe()}: has none of the value attributes")
 
 
@@ -526,13 +609,20 @@ def eye_like(ctx: OpContext, x: Any, *, dtype: int | None = None, k: int = 0) ->
     dims = _shape(x)
     if len(dims) != 2:
         raise OpAttributeError(f"{ctx.describe()}: input must be 2-D, got shape {dims}")
-    out_dtype = np_dtype(dtype) if dtype is not None else (np.asarray(x).dtype if is_static(x) else np.dtype(x.dtype))
+    out_dtype = (
+        np_dtype(dtype)
+        if dtype is not None
+        else (np.asarray(x).dtype if is_static(x) else np.dtype(x.dtype))
+    )
     return np.eye(dims[0], dims[1], k=k, dtype=out_dtype)
 
 
 @register_op("Range")
 def range_(ctx: OpContext, start: Any, limit: Any, delta: Any, *, stash_type: int = 1) -> Any:
-    s, lim, d = (ctx.static(v, name).reshape(-1)[0] for v, name in ((start, "start"), (limit, "limit"), (delta, "delta")))
+    s, lim, d = (
+        ctx.static(v, name).reshape(-1)[0]
+        for v, name in ((start, "start"), (limit, "limit"), (delta, "delta"))
+    )
     dtype = s.dtype
     if d == 0:
         raise OpAttributeError(f"{ctx.describe()}: delta must not be 0")
@@ -589,13 +679,19 @@ def compress(ctx: OpContext, x: Any, condition: Any, *, axis: int | None = None)
 
 
 @register_op("Unique")
-def unique(ctx: OpContext, x: Any, *, axis: int | None = None, sorted: int = 1) -> tuple[np.ndarray, ...]:
+def unique(
+    ctx: OpContext, x: Any, *, axis: int | None = None, sorted: int = 1
+) -> tuple[np.ndarray, ...]:
     data = ctx.static(x, "input")
     if axis is not None:
         axis = normalize_axis(axis, data.ndim)
-        values, first, inverse, counts = np.unique(data, return_index=True, return_inverse=True, return_counts=True, axis=axis)
+        values, first, inverse, counts = np.unique(
+            data, return_index=True, return_inverse=True, return_counts=True, axis=axis
+        )
     else:
-        values, first, inverse, counts = np.unique(data.reshape(-1), return_index=True, return_inverse=True, return_counts=True)
+        values, first, inverse, counts = np.unique(
+            data.reshape(-1), return_index=True, return_inverse=True, return_counts=True
+        )
     inverse = inverse.reshape(-1)
     if not sorted:
         order = np.argsort(first, kind="stable")
@@ -616,7 +712,9 @@ def depth_to_space(ctx: OpContext, x: Any, *, blocksize: int, mode: str = "DCR")
     n, c, h, w = x.shape
     b = blocksize
     if c % (b * b):
-        raise OpAttributeError(f"{ctx.describe()}: channels {c} are not divisible by blocksize^2 = {b * b}")
+        raise OpAttributeError(
+            f"{ctx.describe()}: channels {c} are not divisible by blocksize^2 = {b * b}"
+        )
     if _str(mode) == "DCR":
         y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
     else:
@@ -631,14 +729,18 @@ def space_to_depth(ctx: OpContext, x: Any, *, blocksize: int, mode: str = "DCR")
     n, c, h, w = x.shape
     b = blocksize
     if h % b or w % b:
-        raise OpAttributeError(f"{ctx.describe()}: spatial dims {h}x{w} are not divisible by blocksize {b}")
+        raise OpAttributeError(
+            f"{ctx.describe()}: spatial dims {h}x{w} are not divisible by blocksize {b}"
+        )
     y = x.reshape(n, c, h // b, b, w // b, b)
     y = y.transpose(0, 3, 5, 1, 2, 4) if _str(mode) == "DCR" else y.transpose(0, 1, 3, 5, 2, 4)
     return y.reshape(n, c * b * b, h // b, w // b)
 
 
 @register_op("ReverseSequence")
-def reverse_sequence(ctx: OpContext, x: Any, sequence_lens: Any, *, batch_axis: int = 1, time_axis: int = 0) -> Any:
+def reverse_sequence(
+    ctx: OpContext, x: Any, sequence_lens: Any, *, batch_axis: int = 1, time_axis: int = 0
+) -> Any:
     m = xp(x, sequence_lens)
     x = m.asarray(x)
     lens = m.asarray(sequence_lens)
