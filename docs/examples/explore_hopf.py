@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scimlkit import fit
-from scimlkit.fit.explore import classify_outcomes, oscillates, sensitivity, amplitude
+from scimlkit.fit.explore import amplitude, classify_outcomes, oscillates, sensitivity
 
 
 def hopf(t, y, p):
@@ -34,7 +34,7 @@ clf = classify_outcomes(model, params, oscillates("x"), t=t, y0=[0.05, 0.0], n=8
 print(clf.summary())
 
 # %%
-clf.plot_regions("mu", "omega");
+_ = clf.plot_regions("mu", "omega")
 
 # %% [markdown]
 # Which parameter drives the amplitude? (It is $\sqrt{\mu}$ for $\mu > 0$: all of it is $\mu$.)
@@ -43,4 +43,4 @@ clf.plot_regions("mu", "omega");
 positive = [fit.Parameter("mu", bounds=(0.2, 1.0)), fit.Parameter("omega", bounds=(0.5, 2.0))]
 indices = sensitivity(model, positive, amplitude("x"), t=t, y0=[0.05, 0.0], n=256)
 print(indices.summary())
-indices.plot();
+_ = indices.plot()
