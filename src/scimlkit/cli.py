@@ -31,8 +31,13 @@ def _unavailable(name: str, reason: str):
     return handler
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the full argument parser (capabilities that fail to import still get a stub)."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser.
+
+    Only the capability named on the command line (all of them when `argv` is None) is
+    imported, so `scimlkit data ...` never pays for importing JAX.
+    """
+    selected = next((a for a in (argv or []) if not a.startswith("-")), None) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="scimlkit", description="Scientific machine learning toolkit."
     )
@@ -41,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (module_name, help_text) in _CAPABILITIES.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if argv is not None and selected != name:
+            continue  # not invoked: leave its subcommands unconfigured
         try:
             module = importlib.import_module(module_name)
             configure = module.configure
@@ -79,7 +86,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scimlkit` console script."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

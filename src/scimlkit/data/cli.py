@@ -43,10 +43,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         folder = store.find(name)
         entry = {"name": name, "files": len(dep.files), "pinned": dep.pinned, "terms": bool(dep.message),
                  "installed": str(folder) if folder else None, "description": dep.description,
-                 "source": dep.source}
+                 "source": dep.source, "size": dep.size, "licence": dep.licence}
         data.append(entry)
-        rows.append([name, str(len(dep.files)), "yes" if folder else "no", dep.description])
-    _emit(args, data, rows, ["NAME", "FILES", "INSTALLED", "DESCRIPTION"])
+        size = _fmt_size(dep.size) if dep.size else "?"
+        rows.append([name, str(len(dep.files)), size, dep.licence or "?", "yes" if folder else "no", dep.description])
+    _emit(args, data, rows, ["NAME", "FILES", "SIZE", "LICENCE", "INSTALLED", "DESCRIPTION"])
     if not deps and not args.json:
         print("no datasets registered (install scimlkit.datasets, or declare some: see `scimlkit data --help`)")
     return 0

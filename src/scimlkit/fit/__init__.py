@@ -12,6 +12,7 @@ Example:
 
 from . import _x64 as _x64
 from . import bayes as bayes
+from . import explore as explore
 from . import zoo as zoo
 from .bayes import sample as sample
 from .engine import map_chunks as map_chunks
@@ -20,6 +21,11 @@ from .errors import EstimationFailedError as EstimationFailedError
 from .errors import FitError as FitError
 from .errors import MethodError as MethodError
 from .errors import ProblemDefinitionError as ProblemDefinitionError
+from .explore import classify_outcomes as classify_outcomes
+from .explore import fit_surrogate as fit_surrogate
+from .explore import prediction_bands as prediction_bands
+from .explore import sensitivity as sensitivity
+from .explore import simulate_ensemble as simulate_ensemble
 from .identifiability import Profile as Profile
 from .identifiability import ProfileResult as ProfileResult
 from .identifiability import Uncertainty as Uncertainty
