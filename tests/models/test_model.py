@@ -152,15 +152,25 @@ def _float64_model() -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
 
 
+def test_importing_models_leaves_x64_alone():
+    import subprocess
+    import sys
+
+    code = "import jax, scimlkit.models; print(jax.config.read('jax_enable_x64'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_x64_policy(monkeypatch):
-    assert not jax.config.read("jax_enable_x64")  # importing scimlkit.models did not flip it
-    monkeypatch.setattr(dtypes, "_warned", False)
-    with pytest.warns(UserWarning, match="jax_enable_x64"):
-        narrow = sm.load(_float64_model())
-    assert narrow.params["w"].dtype == jnp.float32
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        sm.load(_float64_model())  # warned once per process only
+    # Other test modules (scimlkit.fit) turn x64 on for the whole process: pin it off here.
+    with jax.enable_x64(False):
+        monkeypatch.setattr(dtypes, "_warned", False)
+        with pytest.warns(UserWarning, match="jax_enable_x64"):
+            narrow = sm.load(_float64_model())
+        assert narrow.params["w"].dtype == jnp.float32
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sm.load(_float64_model())  # warned once per process only
     with jax.enable_x64(True):
         exact = sm.load(_float64_model())
         assert exact.params["w"].dtype == jnp.float64
