@@ -174,7 +174,11 @@ def _sniff_caffe(path: Path | None, head: bytes) -> bool:
 
 
 def _sniff_mxnet(path: Path | None, head: bytes) -> bool:
-    return path is not None and path.name.endswith("-symbol.json")
+    if path is not None and path.name.lower().endswith("-symbol.json"):
+        return True
+    from .mxnet import sniff_mxnet
+
+    return sniff_mxnet(head)
 
 
 _BUILTIN: tuple[tuple[str, tuple[str, ...], Sniffer, str], ...] = (
