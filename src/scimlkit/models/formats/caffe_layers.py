@@ -108,7 +108,7 @@ for _name, _op in (
 # ---------------------------------------------------------------- convolution and pooling
 def _geometry(ctx: Context, p: TextMessage, nsp: int, name: str, default: int | None) -> list[int]:
     """`kernel_size`/`stride`/`pad`/`dilation`: one value, one per spatial axis, or `_h`/`_w`."""
-    h, w = f"{name}_h", f"{name}_w"
+    h, w = (f"{name.split('_')[0]}_{s}" for s in "hw")
     if p.has(h) or p.has(w):
         if nsp != 2:
             raise ctx.fail(f"{h}/{w} only apply to 2-D blobs")
