@@ -291,6 +291,11 @@ def assert_classifier_matches(model, x, post):
     tol = 1e-6
     if post == "PROBIT":  # also: float32 cancellation in the erf-inverse approximation near 0
         got, want, tol = got[:, 0], want[:, 0], 5e-5
+        # A score that sums to exactly 1 in one float32 summation order and to 1 - 6e-8 in
+        # another is probit +inf or ~5.3: both are right; require "beyond 5 sigma" there.
+        edge = np.isinf(want) | (np.abs(got) > 5)
+        assert np.all(np.sign(got[edge]) == np.sign(want[edge])) and np.all(np.abs(got[edge]) > 5)
+        got, want = got[~edge], want[~edge]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=tol, equal_nan=True)
 
 

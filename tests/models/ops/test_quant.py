@@ -105,7 +105,7 @@ def test_conv_integer_matches_onnxruntime():
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_qlinear_conv_matches_onnxruntime(per_channel):
+def test_qlinear_conv_matches_the_reference(per_channel):
     x = RNG.integers(0, 255, (1, 4, 7, 7)).astype(np.uint8)
     w = RNG.integers(-128, 127, (6, 2, 3, 3)).astype(np.int8)
     w_scale = (0.01 + 0.01 * np.arange(6)).astype(np.float32) if per_channel else np.float32(0.02)
@@ -113,7 +113,9 @@ def test_qlinear_conv_matches_onnxruntime(per_channel):
     bias = RNG.integers(-500, 500, 6).astype(np.int32)
     args = [x, np.float32(0.05), np.uint8(12), Static(w), Static(w_scale), Static(w_zp), np.float32(0.4),
             np.uint8(128), Static(bias)]
-    check("QLinearConv", args, attrs={"group": 2, "pads": [1, 1, 1, 1], "dilations": [1, 2]}, ref="ort", opset=10)
+    # ONNX Runtime 1.32's grouped uint8 QLinearConv is off by up to 83 steps here; ONNX's
+    # reference evaluator agrees with a direct NumPy integer convolution, so it is the reference.
+    check("QLinearConv", args, attrs={"group": 2, "pads": [1, 1, 1, 1], "dilations": [1, 2]}, opset=10)
 
 
 @pytest.mark.parametrize(
