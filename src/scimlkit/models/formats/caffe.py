@@ -176,7 +176,7 @@ def read_blobs(data: bytes) -> dict[str, list[np.ndarray]]:
         layers.append(
             (v1.str(4) or (v0.str(1) if v0 else ""), v1.msgs(6) or (v0.msgs(50) if v0 else []))
         )
-    if not layers and data:
+    if not layers and data and not net.has(1):
         raise ModelFormatError("the weights file is not a Caffe NetParameter (no layers)")
     for name, blobs in layers:
         if blobs:
@@ -298,6 +298,12 @@ class _Reader:
                 )
             ctx.env[name] = (self.b.input(name, np.float32, shape), shape)
         produced: list[str] = [name for name, _ in inputs]
+        for (
+            layer
+        ) in self.layers:  # keep blob names free for the outputs (set_outputs renames into them)
+            for top in layer.tops:
+                if top not in ctx.env:
+                    self.b.unique(top)
         for layer in self.layers:
             if layer.type == "Input":
                 continue
