@@ -200,8 +200,7 @@ def parse(text: str | bytes) -> TextMessage:
         except UnicodeDecodeError:
             raise ModelFormatError("not a text prototxt (the bytes are not UTF-8)") from None
     tokens = _tokens(text)
-    root, pos = _message(tokens, 0, None)
-    return root
+    return _message(tokens, 0, None)[0]
 
 
 def _message(tokens, pos: int, close: str | None) -> tuple[TextMessage, int]:

@@ -301,8 +301,6 @@ def _power(ctx: Context, layer) -> None:
     power = p.float("power", 1.0)
     if power != 1.0:
         y = ctx.node("Pow", [y, ctx.const("power", np.float32(power))])
-    if y == ctx.x():
-        y = ctx.node("Identity", [y])
     ctx.set(0, y, ctx.shape())
 
 
@@ -514,8 +512,6 @@ def _eltwise(ctx: Context, layer) -> None:
     y = xs[0]
     for other in xs[1:]:
         y = ctx.node("Add" if op == 1 else "Mul", [y, other])
-    if y == ctx.x():
-        y = ctx.node("Identity", [y])
     ctx.set(0, y, ctx.shape())
 
 
