@@ -85,6 +85,18 @@ def test_format_detection_and_default_weights(tmp_path):
     assert max_rel_err(np.asarray(sm.load(tmp_path / "weights.caffemodel")(ins[0])), outs[0]) < 1e-4
 
 
+def test_content_sniffing_past_comments(tmp_path):
+    text = b"# deploy net\n# " + b"x" * 100 + b"\n" + (CAFFE / "lenet.prototxt").read_bytes()
+    (tmp_path / "net.txt").write_bytes(text)
+    assert detect_format(tmp_path / "net.txt").name == "caffe"
+    assert (
+        detect_format(b"# deploy\n" + (CAFFE / "lenet.prototxt").read_bytes()).name == "caffe"
+    )  # 64 bytes seen
+    model = sm.load(tmp_path / "net.txt", weights=CAFFE / "lenet.caffemodel")
+    ins, outs = reference(CAFFE / "lenet.npz")
+    assert max_rel_err(np.asarray(model(ins[0])), outs[0]) < 1e-4
+
+
 def test_bytes_sources():
     proto = (CAFFE / "lenet.prototxt").read_bytes()
     weights = (CAFFE / "lenet.caffemodel").read_bytes()

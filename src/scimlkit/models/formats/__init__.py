@@ -169,8 +169,12 @@ def _sniff_tflite(path: Path | None, head: bytes) -> bool:
 
 
 def _sniff_caffe(path: Path | None, head: bytes) -> bool:
-    text = head.lstrip()
-    return text.startswith((b"name:", b"layer {", b"input:", b"layers {"))
+    if path is not None and path.is_file():  # look past leading comment lines
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    lines = [line.strip() for line in head.splitlines()]
+    text = b" ".join(line for line in lines if line and not line.startswith(b"#"))
+    return text.startswith((b"name:", b"layer {", b"input:", b"layers {", b"layer{", b"layers{"))
 
 
 def _sniff_mxnet(path: Path | None, head: bytes) -> bool:
