@@ -235,3 +235,58 @@ def test_layers_opencv_lacks_match_caffe_formulas():
         for result in (got[name], ort[name]):
             assert result.shape == expected.shape, name
             assert max_rel_err(result, expected) < 1e-5, name
+
+
+def test_more_layer_parameters_match_numpy(tmp_path):
+    """InnerProduct axis/transpose, Reshape axis/num_axes, even Slice, Tile, Threshold, Bias, batch-stat BatchNorm."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_caffe", CAFFE / "make_caffe.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)  # its protobuf classes, not our reader, write the caffemodel
+    rng = np.random.default_rng(3)
+    w_ip, b_ip, bias = rng.normal(size=(12, 6)), rng.normal(size=6), rng.normal(size=(4, 3))
+    p = 'input: "data"\ninput_shape { dim: 2 dim: 4 dim: 3 dim: 4 }\n'
+    p += make.lay(
+        "ip",
+        "InnerProduct",
+        "data",
+        "ip",
+        "inner_product_param { num_output: 6 axis: 2 transpose: true }",
+    )
+    p += make.lay(
+        "rs",
+        "Reshape",
+        "data",
+        "rs",
+        "reshape_param { shape { dim: 2 dim: -1 } axis: 1 num_axes: 1 }",
+    )
+    p += make.lay("sl", "Slice", "data", ["sl0", "sl1"], "slice_param { axis: -1 }")
+    p += make.lay("tile", "Tile", "sl1", "tile", "tile_param { axis: 2 tiles: 2 }")
+    p += make.lay("thr", "Threshold", "data", "thr", "threshold_param { threshold: 0.3 }")
+    p += make.lay("bias", "Bias", "sl0", "bias", "bias_param { axis: 1 num_axes: 2 }")
+    p += make.lay(
+        "bn", "BatchNorm", "data", "bn", "batch_norm_param { use_global_stats: false eps: 0.01 }"
+    )
+    (tmp_path / "net.prototxt").write_text(p)
+    make.save_caffemodel(
+        tmp_path / "net.caffemodel",
+        [("ip", "InnerProduct", [w_ip, b_ip]), ("bias", "Bias", [bias])],
+    )
+    graph = read_caffe(tmp_path / "net.prototxt")
+    x = rng.normal(size=(2, 4, 3, 4)).astype(np.float32)
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    want = {
+        "ip": x.reshape(2, 4, 12) @ w_ip.astype(np.float32) + b_ip.astype(np.float32),
+        "rs": x.reshape(2, 2, 2, 3, 4),  # only axis 1 (size 4) becomes (2, -1)
+        "tile": np.concatenate([x[..., 2:]] * 2, axis=2),
+        "thr": (x > 0.3).astype(np.float32),
+        "bias": x[..., :2] + bias.astype(np.float32)[:, :, None],
+        "bn": (x - mean) / np.sqrt(var + 0.01),
+    }
+    got = dict(zip(graph.output_names, run_ours(graph, [x]), strict=True))
+    assert sorted(got) == sorted(want)
+    for name, expected in want.items():
+        assert got[name].shape == expected.shape, name
+        assert max_rel_err(got[name], expected) < 1e-5, name
