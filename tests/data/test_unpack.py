@@ -261,3 +261,135 @@ def test_truncated_and_corrupted_gzip_are_refused(tmp_path):
     (tmp_path / "crc.bin.gz").write_bytes(bytes(blob))
     with pytest.raises(UnpackError, match=r"crc\.bin\.gz"):
         unpack(tmp_path / "crc.bin.gz", tmp_path / "out")
+
+
+# ---- hostile zip and 7z archives: the same kinds as for tar ----------------------------------
+# (zip and 7z have no hard links: py7zr and zipfile cannot express one, so there is nothing to refuse)
+
+
+def _zip_entry(name: str, data: bytes, mode: int | None = None) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    if mode is not None:
+        info.create_system = 3  # unix: the high 16 bits of external_attr are st_mode
+        info.external_attr = mode << 16
+    return info, data
+
+
+HOSTILE_ZIPS = {
+    "absolute path": [_zip_entry("/tmp/evil.txt", b"x")],
+    "dot-dot": [_zip_entry("ok/../../evil.txt", b"x")],
+    "windows drive path": [_zip_entry("C:/evil.txt", b"x")],
+    "symlink out (absolute)": [_zip_entry("l", b"/etc/passwd", stat.S_IFLNK | 0o777)],
+    "symlink out (relative)": [_zip_entry("a/l", b"../../outside", stat.S_IFLNK | 0o777)],
+    "symlink then write through it": [
+        _zip_entry("d", b"..", stat.S_IFLNK | 0o777), _zip_entry("d/evil.txt", b"x"),
+    ],
+    "character device": [_zip_entry("dev", b"", stat.S_IFCHR | 0o644)],
+    "block device": [_zip_entry("blk", b"", stat.S_IFBLK | 0o644)],
+    "fifo": [_zip_entry("fifo", b"", stat.S_IFIFO | 0o644)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ZIPS))
+def test_hostile_zip_is_refused(tmp_path, case):
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        for info, data in HOSTILE_ZIPS[case]:
+            zf.writestr(info, data)
+    with pytest.raises(UnsafeArchive) as err:
+        unpack(tmp_path / "evil.zip", tmp_path / "sandbox" / "out")
+    assert "evil.zip" in str(err.value) and "nothing from it was installed" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zip", "sandbox"]
+    assert sorted(p.name for p in (tmp_path / "sandbox").iterdir()) == ["out"]
+    assert not os.path.lexists("/tmp/evil.txt") or case != "absolute path"
+
+
+def _patched_7z(path: Path, arcname: str, *, name: str | None = None, mode: int | None = None) -> Path:
+    """A real 7z archive (py7zr, plain header) whose header is then edited by hand: py7zr will not
+    write an absolute name or a device entry, but an attacker's tool will. CRCs are recomputed."""
+    import zlib
+
+    py7zr = pytest.importorskip("py7zr")
+    src = path.parent / "payload.txt"
+    src.write_bytes(b"x")
+    with py7zr.SevenZipFile(path, "w") as zf:
+        zf.set_encoded_header_mode(False)
+        zf.write(src, arcname=arcname)
+    src.unlink()
+    blob = bytearray(path.read_bytes())
+    offset, size = int.from_bytes(blob[12:20], "little"), int.from_bytes(blob[20:28], "little")
+    start = 32 + offset
+    header = bytearray(blob[start:start + size])
+    if name is not None:
+        old, new = arcname.encode("utf-16-le"), name.encode("utf-16-le")
+        assert len(old) == len(new) and header.count(old) == 1
+        header = header.replace(old, new)
+    if mode is not None:
+        with py7zr.SevenZipFile(path) as zf:
+            attributes = zf.files[0]._get_property("attributes")
+        old = attributes.to_bytes(4, "little")
+        assert header.count(old) == 1
+        header = header.replace(old, ((mode << 16) | (attributes & 0xFFFF)).to_bytes(4, "little"))
+    blob[start:start + size] = header
+    blob[28:32] = zlib.crc32(header).to_bytes(4, "little")
+    blob[8:12] = zlib.crc32(bytes(blob[12:32])).to_bytes(4, "little")
+    path.write_bytes(bytes(blob))
+    return path
+
+
+def _symlink_7z(path: Path, target: str) -> Path:
+    """py7zr only archives links whose target exists: `target` may name a file of the test folder."""
+    py7zr = pytest.importorskip("py7zr")
+    link = path.parent / "lnk"
+    os.symlink(target, link)
+    made = None
+    if not link.exists():
+        made = link.resolve()
+        made.write_text("target")
+    with py7zr.SevenZipFile(path, "w") as zf:
+        zf.write(link, arcname="lnk")
+    link.unlink()
+    if made is not None:
+        made.unlink()
+    return path
+
+
+HOSTILE_7Z = {
+    "absolute path": lambda p: _patched_7z(p, "Xtmp/evil.txt", name="/tmp/evil.txt"),
+    "dot-dot": lambda p: _patched_7z(p, "XX/evil.txt", name="../evil.txt"),
+    "symlink out (absolute)": lambda p: _symlink_7z(p, "/etc/passwd"),
+    "symlink out (relative)": lambda p: _symlink_7z(p, f"../{p.parent.name}/outside.txt"),
+    "character device": lambda p: _patched_7z(p, "dev", mode=stat.S_IFCHR | 0o644),
+    "block device": lambda p: _patched_7z(p, "blk", mode=stat.S_IFBLK | 0o644),
+    "fifo": lambda p: _patched_7z(p, "fifo", mode=stat.S_IFIFO | 0o644),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_7Z))
+def test_hostile_7z_is_refused(tmp_path, case):
+    archive = HOSTILE_7Z[case](tmp_path / "evil.7z")
+    with pytest.raises(UnsafeArchive) as err:
+        unpack(archive, tmp_path / "sandbox" / "out")
+    assert "evil.7z" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.7z", "sandbox"]
+    assert list((tmp_path / "sandbox" / "out").iterdir()) == []
+
+
+def test_7z_bomb_is_stopped(tmp_path):
+    py7zr = pytest.importorskip("py7zr")
+    (tmp_path / "zeros.bin").write_bytes(b"\0" * (30 << 20))
+    with py7zr.SevenZipFile(tmp_path / "bomb.7z", "w") as zf:
+        zf.write(tmp_path / "zeros.bin", arcname="zeros.bin")
+    (tmp_path / "zeros.bin").unlink()
+    assert (tmp_path / "bomb.7z").stat().st_size < 1 << 20
+    with pytest.raises(UnsafeArchive, match="limit of 10,485,760 bytes"):
+        unpack(tmp_path / "bomb.7z", tmp_path / "out", max_size=10 << 20)
+    assert not (tmp_path / "out" / "zeros.bin").exists()
+
+
+def test_tar_gz_bomb_is_stopped_as_written(tmp_path):
+    """The limit counts bytes written, not the sizes headers claim: a tar.gz of zeros."""
+    _tar(tmp_path / "bomb.tar.gz", "w:gz", members={f"z{i}": b"\0" * (8 << 20) for i in range(4)})
+    with pytest.raises(UnsafeArchive, match="archive bomb"):
+        unpack(tmp_path / "bomb.tar.gz", tmp_path / "out", max_size=20 << 20)
+    written = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written <= 20 << 20

@@ -40,6 +40,12 @@ _KINDS = [
 ]
 
 
+_UNSAFE_ADVICE = (
+    "The archive is damaged or hostile, and nothing from it was installed: do not unpack it by "
+    "hand; report it to whoever publishes the dataset (or fetch it from another mirror)"
+)
+
+
 def archive_kind(filename: str) -> str | None:
     """The archive kind by file name (``"zip"``, ``"tar.gz"``, ``"gz"``, ...) or None."""
     low = filename.lower()
@@ -97,11 +103,14 @@ class _Writer:
     def count(self, n: int) -> None:
         self.total += n
         if self.total > self.max_size:
-            raise UnsafeArchive(
-                f"{self.archive} expands past the limit of {self.max_size:,} bytes (an archive bomb?). "
-                "If the dataset really is that large, raise the limit with max_unpack_size= or "
-                "SCIMLKIT_MAX_UNPACK_SIZE."
-            )
+            raise self.too_large()
+
+    def too_large(self) -> UnsafeArchive:
+        return UnsafeArchive(
+            f"{self.archive} expands past the limit of {self.max_size:,} bytes (an archive bomb?). "
+            "If the dataset really is that large, raise the limit with max_unpack_size= or "
+            "SCIMLKIT_MAX_UNPACK_SIZE."
+        )
 
     def write(self, name: str, src: IO[bytes], mode: int | None = None, mtime: float | None = None,
               size: int | None = None) -> None:
@@ -301,17 +310,27 @@ def _sevenzip(path: Path, w: _Writer) -> None:
         from ..errors import MissingDependencyError
 
         raise MissingDependencyError("py7zr", "data", "to unpack .7z files") from None
-    with py7zr.SevenZipFile(path) as zf:
+    # py7zr stops decompressing past max_extract_size (the sizes it decodes come from the
+    # headers, which are checked first); files are counted again as written below.
+    with py7zr.SevenZipFile(path, max_extract_size=max(0, w.max_size - w.total)) as zf:
         infos = zf.list()
         declared = 0
         for info in infos:
             w.target(info.filename)
             if info.is_symlink:
                 raise UnsafeArchive(f"{w.archive}: entry {info.filename!r} is a symbolic link; 7z links are refused")
+            if not (info.is_file or info.is_directory):
+                raise UnsafeArchive(
+                    f"{w.archive}: entry {info.filename!r} is a special file (device, FIFO or socket); "
+                    "refusing to unpack it"
+                )
             declared += info.uncompressed or 0
         if declared > w.max_size:
             w.count(declared)  # raises: the headers alone announce a bomb
-        zf.extractall(path=w.dest)
+        try:
+            zf.extractall(path=w.dest)
+        except py7zr.exceptions.DecompressionBombError as exc:
+            raise w.too_large() from exc
     for info in infos:
         if not info.is_directory:
             rel, p = w.target(info.filename)
@@ -361,6 +380,11 @@ def unpack(archive: str | Path, dest: str | Path, *, max_size: int | None = None
             out_name = archive.name[: -len(kind) - 1]
             with _open_stream(archive, kind) as stream:
                 w.write(out_name, stream)
+    except UnsafeArchive as exc:
+        text = str(exc)
+        if "SCIMLKIT_MAX_UNPACK_SIZE" not in text and _UNSAFE_ADVICE not in text:
+            exc.args = (f"{text}. {_UNSAFE_ADVICE}",)
+        raise
     except DataError:
         raise
     except (tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib.error, EOFError, OSError, ValueError) as exc:
