@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.http_server import Fault
 
 PAYLOAD = os.urandom(4 << 20)
@@ -90,10 +92,92 @@ def test_partial_that_cannot_be_resumed_is_discarded(server):
     assert not part_dir.exists()
 
 
-def test_importing_scimlkit_data_never_imports_jax():
-    code = (
-        "import sys, scimlkit.data, scimlkit.data.transfer, scimlkit.data.unpack; "
-        "print('jax' in sys.modules, 'jaxlib' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+@pytest.mark.parametrize("scenario", ["no state file", "state for another URL", "no validator"])
+def test_orphan_partial_without_usable_state_is_discarded(server, scenario):
+    """A .part whose .part.json is missing, names another URL, or holds no ETag/Last-Modified
+    cannot be validated: it is thrown away (never spliced, never left behind)."""
+    url = server.add("/f.bin", PAYLOAD)
+    root = Path(os.environ["SCIMLKIT_DATA"])
+    part_dir = root / ".scimlkit" / "partial" / "Proc"
+    part_dir.mkdir(parents=True)
+    (part_dir / "f.bin.part").write_bytes(PAYLOAD[:1000] + b"garbage")
+    state = {"no state file": None, "state for another URL": {"url": url + "?old", "etag": '"x"'},
+             "no validator": {"url": url, "etag": None, "last_modified": None}}[scenario]
+    if state is not None:
+        (part_dir / "f.bin.part.json").write_text(json.dumps(state))
+    proc = _spawn(url)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert Path(out.strip()).read_bytes() == PAYLOAD
+    (only,) = server.gets("/f.bin")
+    assert "Range" not in only.headers and only.status == 200
+    assert not part_dir.exists()
+
+
+HOOKED = """
+import sys, time, scimlkit.data as d
+def slow(folder):
+    (folder / "hook-started").write_text("1")
+    time.sleep(float(sys.argv[3]))
+dep = d.DataDep("Hooked", {"f.bin": sys.argv[1], "t.tar.gz": sys.argv[2]}, unpack=["t.tar.gz"],
+                post_fetch=slow)
+print(d.fetch(dep))
+"""
+
+
+def test_sigkill_during_unpack_and_hook_leaves_nothing_visible(server):
+    """Killed after download and unpacking, before the install: the dataset is absent, the
+    staging folder is invisible to readers and cleaned by the next fetch, which succeeds."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("inner/x.csv")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"a,b"))
+    f_url = server.add("/f.bin", PAYLOAD)
+    t_url = server.add("/t.tar.gz", buf.getvalue())
+    root = Path(os.environ["SCIMLKIT_DATA"])
+    proc = subprocess.Popen([sys.executable, "-c", HOOKED, f_url, t_url, "60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    staging = root / ".scimlkit" / "staging"
+    deadline = time.monotonic() + 60
+    while not list(staging.glob("Hooked.*/hook-started")):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+        time.sleep(0.05)
+    (stage,) = list(staging.glob("Hooked.*"))
+    assert (stage / "inner" / "x.csv").exists()  # unpacked, waiting for the hook
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert not (root / "Hooked").exists()
+    assert "Hooked" not in {p.name for p in root.iterdir()}
+
+    done = subprocess.run([sys.executable, "-c", HOOKED, f_url, t_url, "0"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert (folder / "f.bin").read_bytes() == PAYLOAD and (folder / "inner" / "x.csv").read_bytes() == b"a,b"
+    assert list(staging.iterdir()) == []  # the killed run's staging folder was removed
+
+
+NO_JAX = """
+import io, sys, contextlib
+import scimlkit.data, scimlkit.data.transfer, scimlkit.data.unpack, scimlkit.data.cli
+import scimlkit.datasets
+from scimlkit.data import catalogue
+catalogue()
+with contextlib.redirect_stdout(io.StringIO()):
+    scimlkit.data.cli.main(["list", "--json"])
+    from scimlkit.cli import main
+    main(["data", "list"])
+print(sorted(m for m in ("jax", "jaxlib", "equinox", "diffrax") if m in sys.modules))
+"""
+
+
+def test_scimlkit_data_and_datasets_never_import_jax():
+    """Importing scimlkit.data, scimlkit.datasets, loading the catalogue (entry points included)
+    and running `scimlkit data list` (both entry points) in a fresh interpreter: no JAX."""
+    out = subprocess.run([sys.executable, "-c", NO_JAX], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

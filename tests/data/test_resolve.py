@@ -80,6 +80,25 @@ def test_installed_files_follow_the_umask(iris, monkeypatch):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
 
 
+@pytest.mark.parametrize("umask,file_mode,dir_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750),
+                                                     (0o002, 0o664, 0o775)])
+def test_downloaded_and_unpacked_files_follow_any_umask(server, umask, file_mode, dir_mode):
+    """Plain downloads, unpacked members and folders get exactly what the umask allows (never a
+    fixed 0600 from a temporary file)."""
+    server.add("/plain.csv", CSV)
+    server.add("/tree.tar.gz", _targz({"sub/member.csv": CSV}))
+    old = os.umask(umask)
+    try:
+        folder = fetch(DataDep("Modes", {"plain.csv": server.url("/plain.csv"),
+                                         "tree.tar.gz": server.url("/tree.tar.gz")}, unpack=["tree.tar.gz"]))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((folder / "plain.csv").stat().st_mode) == file_mode
+    assert stat.S_IMODE((folder / "sub" / "member.csv").stat().st_mode) == file_mode
+    assert stat.S_IMODE(folder.stat().st_mode) == dir_mode
+    assert stat.S_IMODE((folder / "sub").stat().st_mode) == dir_mode
+
+
 def test_terms_without_terminal_raise_a_clear_error(iris, server):
     proc = subprocess.run(
         [sys.executable, "-c", "import scimlkit.data as d, sys; d.register(d.DataDep('T', sys.argv[1], "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,154 @@ def test_many_files_use_a_bounded_parallel_pool(server, monkeypatch):
     for name, data in payloads.items():
         assert (folder / name).read_bytes() == data
     assert server.peak_active == 3  # parallel, and never more than the bound
+
+
+def test_503_retry_after_as_http_date_is_honoured(server, tmp_path):
+    from email.utils import formatdate
+
+    server.fault("/f.bin", Fault.status(503, retry_after=formatdate(time.time() + 2, usegmt=True)))
+    start = time.monotonic()
+    _fetch(server, tmp_path)
+    assert time.monotonic() - start >= 1.0  # the date is ~2 s ahead (1 s resolution)
+    assert [g.status for g in server.gets("/f.bin")] == [503, 200]
+
+
+def test_retry_after_is_not_applied_to_a_404(server, tmp_path):
+    """A permanent error goes straight to the next mirror, whatever Retry-After says."""
+    server.fault("/f.bin", Fault.status(404, retry_after=30))
+    remote = RemoteFile("f.bin", (server.url("/f.bin"), server.url("/g.bin")), f"sha256:{SHA}")
+    server.add("/g.bin", PAYLOAD)
+    start = time.monotonic()
+    got = fetch_file(remote, tmp_path / "x.part", opts=Options(backoff=0.01))
+    assert time.monotonic() - start < 10 and got.url.endswith("/g.bin")
+
+
+def test_connect_timeout(tmp_path):
+    """A host that never completes the TCP handshake: a full accept queue drops further SYNs."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):  # fill the accept queue (never accepted)
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        time.sleep(0.2)
+        remote = RemoteFile("f.bin", (f"http://127.0.0.1:{port}/f.bin",), None)
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=r"ConnectTimeout|timed out") as err:
+            fetch_file(remote, tmp_path / "x.part", opts=Options(retries=1, backoff=0.01, connect_timeout=0.5))
+        assert time.monotonic() - start < 10
+        assert "gave up after 2 attempts" in str(err.value)
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+def test_files_of_a_dataset_share_one_connection(server, monkeypatch):
+    monkeypatch.setenv("SCIMLKIT_MAX_PARALLEL", "1")
+    payloads = {f"f{i}.bin": os.urandom(100_000) for i in range(5)}
+    for name, data in payloads.items():
+        server.add(f"/{name}", data)
+    fetch(DataDep("Reuse", {n: server.url(f"/{n}") for n in payloads},
+                  hashes={n: "sha256:" + hashlib.sha256(d).hexdigest() for n, d in payloads.items()}))
+    assert len(server.requests) == 5
+    assert len({r.client for r in server.requests}) == 1  # keep-alive: one TCP connection
+
+
+def test_resumed_file_with_a_stale_prefix_is_fetched_again_from_zero(server, tmp_path):
+    """A .part whose bytes are wrong (a server that changed the file but kept its ETag, or a
+    damaged disk) resumes, fails the hash, and is fetched once more from the start."""
+    server.add("/f.bin", PAYLOAD)
+    server.fault("/f.bin", Fault.drop(after=1_000_000))
+    part = tmp_path / "f.bin.part"
+    remote = RemoteFile("f.bin", (server.url("/f.bin"),), f"sha256:{SHA}")
+    with pytest.raises(DownloadError):
+        fetch_file(remote, part, opts=Options(retries=0, backoff=0.01))
+    assert part.stat().st_size == 1_000_000
+    part.write_bytes(b"\xff" * 1_000_000)  # same length, same ETag in .part.json: wrong bytes
+    got = fetch_file(remote, part, opts=Options(retries=0, backoff=0.01))
+    assert part.read_bytes() == PAYLOAD and got.digest == f"sha256:{SHA}"
+    assert [g.status for g in server.gets("/f.bin")] == [200, 206, 200]
+    assert "mismatch after resuming" in got.attempts[0]
+
+
+def test_short_content_length_with_a_hash_installs_nothing(server):
+    """A server announcing fewer bytes than the file: the client cannot tell, but the hash can."""
+    server.add("/f.bin", PAYLOAD)
+    server.fault("/f.bin", Fault.wrong_length(delta=-1000, times=10))
+    with pytest.raises(ChecksumMismatch):
+        fetch(DataDep("Short", server.url("/f.bin"), sha256=SHA))
+    assert not (Path(os.environ["SCIMLKIT_DATA"]) / "Short").exists()
+
+
+def test_progress_is_silent_without_a_terminal(server, capfd):
+    server.add("/f.bin", PAYLOAD)
+    fetch(DataDep("Quiet", server.url("/f.bin"), sha256=SHA), progress=None)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_write_failure_is_a_store_error_naming_the_file(server, tmp_path):
+    """A disk that fills up mid-download (simulated with RLIMIT_FSIZE in a child process)."""
+    import subprocess
+    import sys
+
+    server.add("/f.bin", PAYLOAD)
+    code = (
+        "import resource, signal, sys, scimlkit.data as d\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "try:\n"
+        "    d.fetch(d.DataDep('Full', sys.argv[1], sha256=sys.argv[2]))\n"
+        "except d.StoreError as exc:\n"
+        "    print(exc); sys.exit(3)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, server.url("/f.bin"), SHA],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert "f.bin.part" in proc.stdout and "SCIMLKIT_DATA" in proc.stdout
+    assert not (Path(os.environ["SCIMLKIT_DATA"]) / "Full").exists()
+
+
+def test_progress_bar_goes_to_the_terminal_and_stdout_keeps_only_the_path(server, tmp_path):
+    """stderr on a terminal (a pty), stdout captured as in `path=$(scimlkit data fetch X)`."""
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    server.add("/f.bin", PAYLOAD)
+    server.fault("/f.bin", Fault.trickle(chunk=256 * 1024, delay=0.05))
+    code = "import scimlkit.data as d, sys; print(d.fetch(d.DataDep('Bar', sys.argv[1], sha256=sys.argv[2])))"
+    master, slave = pty.openpty()
+    env = {**os.environ, "SCIMLKIT_PROGRESS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code, server.url("/f.bin"), SHA], stdin=slave,
+                            stderr=slave, stdout=subprocess.PIPE, env=env)
+    os.close(slave)
+    seen = bytearray()
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    out, _ = proc.communicate(timeout=120)
+    reader.join(timeout=5)
+    os.close(master)
+    assert proc.returncode == 0
+    assert out.decode().splitlines() == [str(Path(os.environ["SCIMLKIT_DATA"]) / "Bar")]
+    assert b"f.bin" in seen and b"MB" in seen  # the bar: name, bytes done / total

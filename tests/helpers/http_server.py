@@ -23,8 +23,11 @@ Supports ``Range: bytes=N-`` / ``bytes=N-M`` (206, 416), ``ETag`` / ``Last-Modif
 - ``Fault.wrong_length(delta)``: announce ``len + delta`` bytes, send the real body, close;
 - ``Fault.redirect(to, code=302)``: redirect to another path (or absolute URL);
 - ``Fault.html()``: answer 200 with an HTML error page;
-- ``Fault.no_range()``: ignore ``Range`` (answer 200 with the whole file);
-- ``Fault.change()``: serve the file with a new ETag (a changed upstream file).
+- ``Fault.no_range()``: ignore ``Range`` (answer 200 with the whole file).
+
+``server.change(path, data)`` replaces a file and gives it a new ETag (a changed upstream
+file). Each recorded request keeps the client's address (``client``): requests with the same
+address came over one reused connection.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class Request:
     headers: dict[str, str]
     status: int = 0
     fault: str | None = None
+    client: tuple[str, int] | None = None  # (host, port) of the connection it came on
 
 
 class _Entry:
@@ -237,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         path = self.path.split("?", 1)[0]
-        record = Request(self.command, path, dict(self.headers.items()))
+        record = Request(self.command, path, dict(self.headers.items()), client=tuple(self.client_address[:2]))
         self.owner.requests.append(record)
         fault = self.owner._next_fault(path)
         record.fault = fault.kind if fault else None

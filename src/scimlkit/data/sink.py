@@ -12,7 +12,7 @@ import queue
 import threading
 from pathlib import Path
 
-from .errors import DataError
+from .errors import StoreError
 
 _writev = getattr(os, "writev", None)  # POSIX only
 
@@ -31,7 +31,14 @@ class HashingWriter:
 
     def __init__(self, path: Path, hasher, *, append: bool = False, depth: int = 8) -> None:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        self.fd = os.open(path, flags, 0o666)  # the umask decides the permissions
+        self.path = Path(path)
+        try:
+            self.fd = os.open(path, flags, 0o666)  # the umask decides the permissions
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {path}: {exc.strerror or exc}. Point SCIMLKIT_DATA at a writable "
+                "folder (or fix the permissions of this one)."
+            ) from exc
         self.hasher = hasher
         self.size = os.fstat(self.fd).st_size
         self._q: queue.Queue = queue.Queue(maxsize=depth)
@@ -66,7 +73,13 @@ class HashingWriter:
 
     def _check(self) -> None:
         if self._error is not None:
-            raise DataError(f"cannot write {self.fd}: {self._error}") from self._error
+            err = self._error
+            why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise StoreError(
+                f"cannot write {self.path}: {why}. Free some space (`scimlkit data du` shows what "
+                "the store holds; `scimlkit data purge NAME` removes a dataset) or point "
+                "SCIMLKIT_DATA at a larger, writable folder, then try again."
+            ) from err
 
     def put(self, pieces: list[bytes]) -> None:
         """Queue `pieces` (immutable bytes: they are used after this call returns)."""

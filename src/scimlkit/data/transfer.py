@@ -113,6 +113,7 @@ class _Progress:
     def __init__(self, enabled: bool) -> None:
         self._bar = None
         if enabled:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -122,9 +123,12 @@ class _Progress:
                 TransferSpeedColumn,
             )
 
+            # on stderr, the stream whose terminal was checked: stdout may be captured
+            # (`path=$(scimlkit data fetch X)`) and must hold only what the command prints
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                 TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+                console=Console(stderr=True),
             )
 
     def __enter__(self) -> _Progress:
@@ -196,10 +200,15 @@ def _looks_html(content_type: str, filename: str) -> bool:
 
 
 def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Options,
-          client: httpx.Client, progress, filename: str) -> tuple[object, int]:
-    """Download `url` into `part` with resume and retries; returns (hasher, size)."""
+          client: httpx.Client, progress, filename: str) -> tuple[object, int, bool]:
+    """Download `url` into `part` with resume and retries.
+
+    Returns (hasher, size, spliced): `spliced` tells whether the file was completed from bytes
+    already on disk (a resumed transfer), rather than written by one response.
+    """
     meta = part.with_name(part.name + ".json")
     failures = 0
+    spliced = False
     while True:
         state = _read_state(meta)
         validator = state.get("etag") or state.get("last_modified")
@@ -217,7 +226,7 @@ def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Opti
                     total = (r.headers.get("Content-Range", "").rpartition("/")[2]).strip()
                     if total.isdigit() and int(total) == offset:
                         progress(0, offset, offset)
-                        return hasher, offset  # the part was already complete
+                        return hasher, offset, True  # the part was already complete
                     _discard(part)
                     raise _Transient("the server refused to resume (416); restarting from zero")
                 if r.status_code in RETRY_STATUS:
@@ -236,9 +245,9 @@ def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Opti
                         _discard(part)
                         raise _Transient("the server answered a different range; restarting from zero")
                     total = int(m.group(3)) if m.group(3) != "*" else None
-                    append = True
+                    append = spliced = True
                 else:  # 200: a fresh copy (no range support, or the file changed upstream)
-                    offset, hasher, append = 0, new_hasher(alg), False
+                    offset, hasher, append, spliced = 0, new_hasher(alg), False, False
                     total = int(length) if length and length.isdigit() else None
                 etag = r.headers.get("ETag")
                 state = {"url": url, "total": total, "etag": etag if etag and not etag.startswith("W/") else None,
@@ -260,13 +269,15 @@ def _http(url: str, part: Path, alg: str, headers: Mapping[str, str], opts: Opti
                             batch, pending = [], 0
                             flushed = time.monotonic()
                 finally:  # keep what arrived before a failure: it is resumed from
-                    if batch:
-                        sink.put(batch)
-                        progress(pending)
-                    sink.close()
+                    try:
+                        if batch:
+                            sink.put(batch)
+                            progress(pending)
+                    finally:
+                        sink.close()
                 if total is not None and sink.size != total:
                     raise _Transient(f"the body ended after {sink.size} of {total} bytes")
-                return hasher, sink.size
+                return hasher, sink.size, spliced
         except (_Transient, httpx.TransportError) as exc:
             if isinstance(exc, httpx.TooManyRedirects | httpx.UnsupportedProtocol | httpx.InvalidURL):
                 raise _Permanent(str(exc) or type(exc).__name__) from exc
@@ -389,8 +400,18 @@ def fetch_file(remote: RemoteFile, part: Path, *, headers: Mapping[str, str] | N
         for url in mirrors.candidate_urls(remote.urls):
             scheme = urlsplit(url).scheme.lower()
             try:
+                spliced = False
                 if scheme in ("http", "https"):
-                    hasher, size = _http(url, part, alg, headers, opts, client, progress, remote.filename)
+                    hasher, size, spliced = _http(url, part, alg, headers, opts, client, progress,
+                                                  remote.filename)
+                    digest = hexdigest(hasher, len(expected) // 2 if expected else 32)
+                    if spliced and expected is not None and digest != expected:
+                        # bytes kept from an earlier transfer may be stale or damaged (a server
+                        # that changed the file but not its validators): once more from zero
+                        _discard(part)
+                        attempts.append(f"{url}: {alg} mismatch after resuming; fetched again from the start")
+                        hasher, size, spliced = _http(url, part, alg, headers, opts, client, progress,
+                                                      remote.filename)
                 elif scheme == "file":
                     hasher, size = _file(url, part, alg, opts, progress)
                 else:
