@@ -19,14 +19,30 @@ from scimlkit.models.formats._mxnet_params import read_params
 from scimlkit.models.formats.mxnet import read_mxnet
 
 MX = FIXTURES / "mxnet"
-NETS = ["resnet", "mobilenet", "pool_full", "batchnorm", "ops", "softmax_output", "seq"]
+NETS = [
+    "resnet",
+    "mobilenet",
+    "pool_full",
+    "batchnorm",
+    "ops",
+    "ops2",
+    "softmax_output",
+    "seq",
+    "rnn_states",
+]
+INPUTS = {"rnn_states": ["data", "h0", "c0"]}  # others: "data"
 # nets whose ops need no input sizes: they load from the two files alone (pool_full needs
-# the sizes for pooling_convention="full"; seq the token rank for its SwapAxis)
-SHAPELESS = ["resnet", "mobilenet", "batchnorm", "ops", "softmax_output"]
+# the sizes for pooling_convention="full"; seq the token rank for its SwapAxis; ops2 a
+# squeeze without axes)
+SHAPELESS = ["resnet", "mobilenet", "batchnorm", "ops", "softmax_output", "rnn_states"]
 
 
 def _files(name):
     return MX / f"{name}-symbol.json", MX / f"{name}-0000.params"
+
+
+def _shapes(name, ins):
+    return dict(zip(INPUTS.get(name, ["data"]), (x.shape for x in ins), strict=True))
 
 
 def _read(name, **kwargs):
@@ -47,7 +63,7 @@ def _close(got, want):
 def test_nets_match_mxnet(name):
     symbol, params = _files(name)
     ins, outs = reference(MX / f"{name}.npz")
-    graph = sm.load_graph(symbol, weights=params, input_shapes={"data": ins[0].shape})
+    graph = sm.load_graph(symbol, weights=params, input_shapes=_shapes(name, ins))
     assert graph.metadata["format"] == "mxnet"
     got = run_ours(graph, ins)
     assert len(got) == len(outs)
@@ -59,7 +75,7 @@ def test_nets_match_mxnet(name):
 def test_exported_nets_match_in_onnxruntime(name):
     symbol, params = _files(name)
     ins, outs = reference(MX / f"{name}.npz")
-    graph = sm.load_graph(symbol, weights=params, input_shapes={"data": ins[0].shape})
+    graph = sm.load_graph(symbol, weights=params, input_shapes=_shapes(name, ins))
     for g, o in zip(run_ort(graph, ins), outs, strict=True):
         _close(g, o)
 
@@ -68,10 +84,9 @@ def test_exported_nets_match_in_onnxruntime(name):
 def test_load_and_jit(name):
     symbol, params = _files(name)
     ins, outs = reference(MX / f"{name}.npz")
-    shapes = {} if name in SHAPELESS else {"input_shapes": {"data": ins[0].shape}}
+    shapes = {} if name in SHAPELESS else {"input_shapes": _shapes(name, ins)}
     model = sm.load(symbol, weights=params, **shapes)
-    (inp,) = model.graph.inputs
-    assert inp.name == "data"
+    assert model.graph.input_names == INPUTS.get(name, ["data"])
     got = model(*ins)
     got = list(got) if isinstance(got, tuple) else [got]
     jitted = jax.jit(lambda *xs: model(*xs))(*ins)
@@ -101,7 +116,7 @@ def test_fix_gamma_ignores_the_stored_gamma():
     test_nets_match_mxnet("batchnorm")
 
 
-@pytest.mark.parametrize("name", ["pool_full", "seq"])
+@pytest.mark.parametrize("name", ["pool_full", "seq", "ops2"])
 def test_ops_that_need_sizes_say_so(name):
     with pytest.raises(ModelFormatError, match="input_shapes"):
         _read(name)

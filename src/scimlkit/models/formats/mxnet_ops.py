@@ -106,7 +106,10 @@ class LowerContext:
         """The graph name of `v` (a constant becomes an initializer on first use)."""
         if not v.name:
             if v.const is None:
-                raise ModelFormatError("a label input of the symbol is used as data")
+                raise ModelFormatError(
+                    f"value {v.hint!r} has no data here (a label input, or zeros whose size MXNet "
+                    "infers from their consumer, used where only RNN begin states support them)"
+                )
             v.name = self.b.initializer(v.hint or "const", v.const)
         return v.name
 
@@ -556,10 +559,10 @@ def _pooling(ctx, node, ins):
     p_value = node.int("p_value", 2)
     if node.bool("global_pool"):
         rank = ctx.need_rank(x, node)
-        if ptype == "sum":
-            y = ctx.node(
-                "ReduceSum", [x, ctx.const(list(range(2, rank)))], {"keepdims": 1}, name=node.name
-            )
+        if ptype == "sum" or (ptype == "lp" and p_value != 2):
+            src = _lp_power(ctx, x, p_value) if ptype == "lp" else ctx.tensor(x)
+            y = ctx.node("ReduceSum", [src, ctx.const(list(range(2, rank)))], {"keepdims": 1})
+            y = _lp_root(ctx, y, p_value, x.dtype, node.name) if ptype == "lp" else y
         else:
             onnx_op = {"max": "GlobalMaxPool", "avg": "GlobalAveragePool", "lp": "GlobalLpPool"}[
                 ptype
@@ -573,19 +576,16 @@ def _pooling(ctx, node, ins):
     convention = node.get("pooling_convention", "valid")
     sizes = [None] * n if x.shape is None else list(x.shape[2:])
     extra = [0] * n
-    if convention in ("full", "same"):
+    if convention == "full":
         if any(s is None for s in sizes):
             raise ModelFormatError(
-                f"Pooling {node.name!r} with pooling_convention={convention!r} needs the input sizes; "
+                f"Pooling {node.name!r} with pooling_convention='full' needs the input sizes; "
                 "pass input_shapes={...} to read_mxnet/load"
             )
         for i in range(n):
-            if convention == "full":
-                out = 1 + math.ceil((sizes[i] + 2 * pad[i] - kernel[i]) / stride[i])
-            else:
-                out = math.ceil(sizes[i] / stride[i])
+            out = 1 + math.ceil((sizes[i] + 2 * pad[i] - kernel[i]) / stride[i])
             extra[i] = max(0, (out - 1) * stride[i] + kernel[i] - sizes[i] - 2 * pad[i])
-    elif convention != "valid":
+    elif convention != "valid":  # "same" (1-D max pooling only in MXNet) is not lowered
         raise ModelFormatError(f"Pooling {node.name!r}: unknown pooling_convention {convention!r}")
     attrs = {"kernel_shape": kernel, "strides": stride}
     out_sizes = [
@@ -596,10 +596,18 @@ def _pooling(ctx, node, ins):
     pads = pad + [p + e for p, e in zip(pad, extra, strict=True)]
     if ptype == "max":
         return _out(x, ctx.node("MaxPool", [x], {**attrs, "pads": pads}, name=node.name), shape)
-    if ptype == "lp":
+    if ptype == "lp" and p_value == 2:
         return _out(
-            x, ctx.node("LpPool", [x], {**attrs, "pads": pads, "p": p_value}, name=node.name), shape
+            x, ctx.node("LpPool", [x], {**attrs, "pads": pads, "p": 2}, name=node.name), shape
         )
+    if ptype == "lp":  # MXNet's Lp pooling keeps signs: (sum x^p)^(1/p), not ONNX's |x|^p
+        summed = ctx.node(
+            "AveragePool",
+            [_lp_power(ctx, x, p_value)],
+            {**attrs, "pads": pads, "count_include_pad": 1},
+        )
+        summed = ctx.node("Mul", [summed, ctx.const(np.array(np.prod(kernel), x.dtype))])
+        return _out(x, _lp_root(ctx, summed, p_value, x.dtype, node.name), shape)
     if ptype == "sum":
         avg = ctx.node("AveragePool", [x], {**attrs, "pads": pads, "count_include_pad": 1})
         y = ctx.node("Mul", [avg, ctx.const(np.array(np.prod(kernel), x.dtype))], name=node.name)
@@ -618,6 +626,17 @@ def _pooling(ctx, node, ins):
             "AveragePool", [x], {**attrs, "pads": pads, "count_include_pad": 0}, name=node.name
         )
     return _out(x, y, shape)
+
+
+def _lp_power(ctx: LowerContext, x: MxValue, p: int) -> str:
+    return ctx.tensor(x) if p == 1 else ctx.node("Pow", [x, ctx.const(np.array(p, x.dtype))])
+
+
+def _lp_root(ctx: LowerContext, y: str, p: int, dtype, name: str) -> str:
+    if p == 1:
+        return ctx.node("Identity", [y], name=name)
+    root = ctx.node("Pow", [ctx.node("Abs", [y]), ctx.const(np.array(1.0 / p, dtype))])
+    return ctx.node("Mul", [ctx.node("Sign", [y]), root], name=name)
 
 
 # ---------------------------------------------------------------- shape manipulation
@@ -641,7 +660,7 @@ def reshape_parts(in_shape: Shape, codes: list[int], reverse: bool, node: MxNode
         if in_shape is None:
             raise ModelFormatError(f"Reshape {node.name!r} with reverse=True needs the input rank")
         rank = len(in_shape)
-        flipped = reshape_parts(tuple(reversed(in_shape)), _reverse_codes(codes), False, node)
+        flipped = reshape_parts(tuple(reversed(in_shape)), list(reversed(codes)), False, node)
         return [_flip_ref(p, rank) for p in reversed(flipped)]
     out: list = []
     i = 0
@@ -688,19 +707,6 @@ def reshape_parts(in_shape: Shape, codes: list[int], reverse: bool, node: MxNode
         else:
             raise ModelFormatError(f"Reshape {node.name!r}: unknown shape code {c}")
         k += 1
-    return out
-
-
-def _reverse_codes(codes: list[int]) -> list[int]:
-    out: list[int] = []
-    k = len(codes) - 1
-    while k >= 0:
-        if k >= 2 and codes[k - 2] == -4:
-            out.extend([-4, codes[k], codes[k - 1]])
-            k -= 3
-        else:
-            out.append(codes[k])
-            k -= 1
     return out
 
 
@@ -1053,6 +1059,3 @@ def _upsampling(ctx, node, ins):
         else (*x.shape[:2], *(None if d is None else d * s for d in x.shape[2:]))
     )
     return _out(x, y, shape)
-
-
-from . import _mxnet_rnn  # noqa: E402,F401  (registers RNN)
