@@ -4,10 +4,27 @@ Every entry says why the case fails, so lost coverage stays visible; the tests a
 `xfail(strict=False)`, so a fixed case simply starts passing (then delete its entry).
 Regenerate the list of failing cases with `scripts/conformance_report.py --failures`.
 
-Last full run (onnx 1.23.2, 1884 node cases): scimlkit passes 1855, ONNX Runtime 1.32 passes 1525.
+Last full run (onnx 1.23.2, 1884 node cases): scimlkit passes 1844, ONNX Runtime 1.32 passes 1525
+(ml_dtypes 0.7; see _SUB_BYTE_CAST for the 12 sub-byte casts that ml_dtypes' version decides).
 """
 
+_SUB_BYTE_CAST = (
+    'float -> int4/uint4/int2/uint2 out of range is undefined in the spec; onnx builds the expected values with the installed ml_dtypes (0.7 maps them to 0, earlier versions wrapped); scimlkit saturates, as ONNX Runtime and XLA do'
+)
+
 XFAIL: dict[str, str] = {
+    'test_cast_FLOAT16_to_INT2': _SUB_BYTE_CAST,
+    'test_cast_FLOAT16_to_INT4': _SUB_BYTE_CAST,
+    'test_cast_FLOAT_to_INT2': _SUB_BYTE_CAST,
+    'test_cast_FLOAT_to_INT4': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT16_to_INT2': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT16_to_INT2_expanded': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT16_to_INT4': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT16_to_INT4_expanded': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT_to_INT2': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT_to_INT2_expanded': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT_to_INT4': _SUB_BYTE_CAST,
+    'test_castlike_FLOAT_to_INT4_expanded': _SUB_BYTE_CAST,
     'test_adagrad': 'ai.onnx.preview.training::Adagrad: training-only op, no kernel',
     'test_adagrad_multiple': 'ai.onnx.preview.training::Adagrad: training-only op, no kernel',
     'test_adam': 'ai.onnx.preview.training::Adam: training-only op, no kernel',

@@ -119,7 +119,11 @@ def cast_array(x: Any, dtype: np.dtype, *, saturate: int = 1, round_mode: str = 
     if dtype.name == "float8_e8m0fnu":
         return _to_e8m0(m, x, saturate=saturate, round_mode=round_mode)
     if dtype.itemsize == 1 and dtype.name in _SUB_BYTE_INTS and x.dtype.kind == "f":
-        x = x.astype(np.int64 if m is np else jnp.int32)  # truncate, then wrap to the narrow type
+        # The spec leaves out-of-range float -> int4/int2 undefined: truncate and saturate, as
+        # ONNX Runtime and XLA do (NaN -> 0), so constant-folded and traced casts agree.
+        info = ml_dtypes.iinfo(dtype)
+        x = m.clip(m.nan_to_num(m.trunc(x)), int(info.min), int(info.max))
+        x = x.astype(np.int64 if m is np else jnp.int32)
     if dtype.name in _FLOAT8_SATURATING and x.dtype.kind == "f":
         hi = float(ml_dtypes.finfo(dtype).max)
         if saturate:  # out-of-range values (and infinities) clamp to the largest finite value
