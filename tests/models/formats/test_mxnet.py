@@ -297,3 +297,16 @@ def test_old_attribute_keys(tmp_path):
     ins, outs = reference(MX / "resnet.npz")
     (got,) = run_ours(read_mxnet(path, weights=params), ins)
     _close(got, outs[0])
+
+
+def test_symbol_and_weights_as_bytes():
+    symbol, params = _files("resnet")
+    ins, outs = reference(MX / "resnet.npz")
+    graph = read_mxnet(symbol.read_bytes(), weights=params.read_bytes())
+    _close(run_ours(graph, ins)[0], outs[0])
+    # a symbol without parameters needs no weights
+    symbol, _ = _files("pool_full")
+    ins, outs = reference(MX / "pool_full.npz")
+    graph = read_mxnet(symbol.read_bytes(), input_shapes={"data": ins[0].shape})
+    for g, o in zip(run_ours(graph, ins), outs, strict=True):
+        _close(g, o)

@@ -77,7 +77,7 @@ def read_mxnet(
             text = path.read_bytes()
             name = path.name.removesuffix(".json").removesuffix("-symbol") or "mxnet"
         symbol = _parse_symbol(text, where)
-        params = _load_params(source, weights, symbol)
+        params = _load_params(source, weights, symbol, {"data", *(input_shapes or {})})
         return _convert(
             symbol, params, dict(input_shapes or {}), dict(input_dtypes or {}), opset, name
         )
@@ -136,11 +136,13 @@ def _parse_symbol(text: bytes, where: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- params
-def _load_params(source: Any, weights: Any, symbol: dict[str, Any]) -> dict[str, np.ndarray]:
+def _load_params(
+    source: Any, weights: Any, symbol: dict[str, Any], input_names: set[str]
+) -> dict[str, np.ndarray]:
     if weights is None:
-        variables = [n for n in symbol["nodes"] if n.op == "null"]
         if isinstance(source, bytes | bytearray | memoryview):
-            if any(n.name not in ("data",) for n in variables):
+            # no file name, so nowhere to look: fine only if every variable is an input
+            if any(n.op == "null" and n.name not in input_names for n in symbol["nodes"]):
                 raise ModelFormatError(
                     "an MXNet symbol given as bytes needs weights= (its .params file)"
                 )

@@ -971,7 +971,7 @@ def _logistic_output(ctx, node, ins):
 
 # ---------------------------------------------------------------- reductions and products
 _REDUCE = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin", "prod": "ReduceProd",
-           "nansum": None, "sum_axis": "ReduceSum", "max_axis": "ReduceMax", "min_axis": "ReduceMin"}  # fmt: skip
+           "sum_axis": "ReduceSum", "max_axis": "ReduceMax", "min_axis": "ReduceMin"}  # fmt: skip
 
 
 def _reduce(onnx_op: str) -> Lowering:
@@ -1000,8 +1000,7 @@ def _reduce(onnx_op: str) -> Lowering:
 
 
 for _name, _onnx in _REDUCE.items():
-    if _onnx:
-        op(_name)(_reduce(_onnx))
+    op(_name)(_reduce(_onnx))
 
 
 @op("dot")
