@@ -220,7 +220,7 @@ def main() -> int:
 
             ph = _timed(lambda: pooch.retrieve(server.url(big.name), known_hash=f"sha256:{digests[big]}",
                                                path=str(last / "pooch"), progressbar=False))
-            print(f"\ncache hit, 1 GiB dataset: scimlkit datadep() median {statistics.median(hits) * 1e3:.3f} ms "
+            print(f"\ncache hit, {big.stat().st_size / MiB:.0f} MiB dataset: scimlkit datadep() median {statistics.median(hits) * 1e3:.3f} ms "
                   f"(max {max(hits) * 1e3:.3f} ms); pooch.retrieve {ph * 1e3:.0f} ms (re-hashes) "
                   f"-> {ph / statistics.median(hits):.0f}x")
         finally:

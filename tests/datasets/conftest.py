@@ -45,7 +45,9 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, dict[str, bytes]
         urls = {f.filename: list(f.urls) for f in dep.files}
         register(
             DataDep(name, urls=urls, hashes=hashes, message=dep.message, unpack=dep.unpack,
-                    description=dep.description, licence=dep.licence, citation=dep.citation),
+                    post_fetch=dep.post_fetch, headers=dep.headers, description=dep.description,
+                    licence=dep.licence, citation=dep.citation, size=dep.size,
+                    keep_archives=dep.keep_archives, max_unpack_size=dep.max_unpack_size),
             replace=True,
         )
         monkeypatch.setenv("SCIMLKIT_URL_REWRITE", ";".join(rules))

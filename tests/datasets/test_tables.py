@@ -15,6 +15,7 @@ from scimlkit.datasets import (
     mauna_loa_co2,
     rdataset,
     rdatasets_index,
+    sunspots,
     wine,
 )
 
@@ -137,3 +138,38 @@ def test_rdataset_with_index_and_rownames(upstream):
         rdataset("datasets", "mtcar")
     with pytest.raises(UnknownDatasetError, match="invalid"):
         rdataset("../etc", "passwd", check_index=False)
+
+
+def test_sunspots_series(upstream):
+    body = '"","time","value"\n' + "".join(f'"{i + 1}",{1700 + i},{(i * 7) % 190}.5\n' for i in range(289))
+    upstream("Sunspots", {"sunspot.year.csv": body.encode()})
+    t, y = sunspots()
+    assert t.dtype == np.float64 and t.shape == (289,) and y.shape == (289,)
+    assert t[0] == 1700 and t[-1] == 1988 and y[3] == 21.5
+    frame = sunspots(as_frame=True)
+    assert list(frame.columns) == ["time", "value"] and frame["value"].iloc[3] == 21.5
+
+
+def test_series_with_missing_column_is_rejected(upstream):
+    body = "rownames,time\n" + "".join(f"{i + 1},{1821 + i}\n" for i in range(114))
+    upstream("Canadian-Lynx", {"lynx.csv": body.encode()})
+    with pytest.raises(DatasetFormatError, match=r"fewer than the 3 expected columns|fields, expected 3"):
+        canadian_lynx()
+
+
+def test_wine_and_lynx_as_frame(upstream):
+    rows = [",".join([str(1 + i % 3)] + [f"{i}.{j}" for j in range(13)]) for i in range(178)]
+    upstream("UCI-Wine", {"wine.data": ("\n".join(rows) + "\n").encode()})
+    frame = wine(as_frame=True)
+    assert frame.shape == (178, 14) and frame.columns[-1] == "target"
+    assert frame["proline"].iloc[2] == pytest.approx(2.12) and frame["target"].tolist()[:3] == [0, 1, 2]
+    body = "rownames,time,value\n" + "".join(f"{i + 1},{1821 + i},{i * 10}\n" for i in range(114))
+    upstream("Canadian-Lynx", {"lynx.csv": body.encode()})
+    lynx = canadian_lynx(as_frame=True)
+    assert lynx.shape == (114, 2) and lynx["value"].iloc[-1] == 1130
+
+
+def test_rdatasets_index_without_required_columns_is_rejected(upstream):
+    upstream("Rdatasets-index", {"datasets.csv": b'"Package","Item"\n"datasets","mtcars"\n'})
+    with pytest.raises(DatasetFormatError, match=r"lacks column\(s\) \['Title', 'Rows', 'Cols'\]"):
+        rdatasets_index()

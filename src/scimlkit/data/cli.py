@@ -59,6 +59,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     stamp = store.read_json(store.stamp_path(folder.parent, folder.name)) if folder else None
     info = {
         "name": dep.name, "description": dep.description, "source": dep.source, "message": dep.message,
+        "licence": dep.licence, "citation": dep.citation, "download_size": dep.size,
         "files": [{"file": f.filename, "urls": list(f.urls), "hash": f.hash} for f in dep.files],
         "unpack": sorted(dep.unpack), "installed": str(folder) if folder else None,
         "installed_at": (stamp or {}).get("installed"),
@@ -70,6 +71,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"{dep.name}: {dep.description}" if dep.description else dep.name)
     print(f"  declared in: {dep.source}")
+    if dep.licence:
+        print(f"  licence: {dep.licence}")
+    if dep.citation:
+        print(f"  cite: {dep.citation}")
+    if dep.size:
+        print(f"  download size: {_fmt_size(dep.size)}")
     for f in dep.files:
         print(f"  file {f.filename}  {f.hash or '(no hash)'}")
         for url in f.urls:

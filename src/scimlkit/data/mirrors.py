@@ -43,7 +43,13 @@ def add_mirror(prefix: str, replacement: str) -> None:
 
 
 def clear_mirrors() -> None:
-    """Forget the rules added with `add_mirror` (environment rules stay)."""
+    """Forget the rules added with `add_mirror` (environment rules stay).
+
+    Example:
+        >>> add_mirror("https://example.org/", "http://127.0.0.1:8000/")
+        >>> clear_mirrors(); _RULES
+        []
+    """
     _RULES.clear()
 
 

@@ -34,7 +34,15 @@ def _dep(name: str | DataDep) -> DataDep:
 
 
 def locate(name: str) -> Path | None:
-    """The installed folder of `name` in the load path (read-only stores first), or None."""
+    """The installed folder of `name` in the load path (read-only stores first), or None.
+
+    Unlike `datadep` it never downloads.
+
+    Example:
+        >>> from scimlkit.data import locate
+        >>> locate("No-Such-Dataset") is None
+        True
+    """
     return store.find(name)
 
 
@@ -168,7 +176,14 @@ def datadep(spec: str, *, accept_terms: bool | None = None) -> Path:
 
 
 def verify(name: str) -> store.VerifyReport:
-    """Re-hash every file of installed dataset `name` against its stamp (slow, thorough)."""
+    """Re-hash every file of installed dataset `name` against its stamp (slow, thorough).
+
+    Example:
+        >>> from scimlkit.data import verify
+        >>> report = verify("UCI-Iris")  # doctest: +SKIP
+        >>> report.ok, report.checked, report.problems  # doctest: +SKIP
+        (True, 1, [])
+    """
     folder = store.find(name)
     if folder is None:
         raise NotInStore(f"dataset {name!r} is not installed in any store; nothing to verify")
@@ -179,6 +194,11 @@ def purge(name: str) -> bool:
     """Delete dataset `name` (and its partial downloads) from the primary store.
 
     Returns whether anything was there. Read-only stores are never touched.
+
+    Example:
+        >>> from scimlkit.data import purge
+        >>> purge("UCI-Iris")  # doctest: +SKIP
+        True
     """
     with store.locked(name):
         return store.remove(name)

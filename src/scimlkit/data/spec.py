@@ -53,7 +53,12 @@ PostFetch = Callable[[Path], None]
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file of a dataset: its name in the dataset folder, its URLs and its hash (or None)."""
+    """One file of a dataset: its name in the dataset folder, its URLs and its hash (or None).
+
+    Example:
+        >>> DataDep("Doc-Files", {"a.csv": ["https://a.example/a.csv", "https://b.example/a.csv"]}).files
+        (RemoteFile(filename='a.csv', urls=('https://a.example/a.csv', 'https://b.example/a.csv'), hash=None),)
+    """
 
     filename: str
     urls: tuple[str, ...]
@@ -281,7 +286,13 @@ def register(dep: DataDep, *, replace: bool = False) -> DataDep:
 
 
 def unregister(name: str) -> None:
-    """Remove a dataset from the registry (no error if absent)."""
+    """Remove a dataset from the registry (no error if absent).
+
+    Example:
+        >>> _ = register(DataDep("Doc-Gone", "https://example.org/a.csv"), replace=True)
+        >>> unregister("Doc-Gone"); "Doc-Gone" in catalogue()
+        False
+    """
     with _LOCK:
         _REGISTRY.pop(name, None)
 
@@ -341,6 +352,11 @@ def get(name: str) -> DataDep:
 
     Raises:
         UnknownDataset: nothing of that name is registered (the message suggests close names).
+
+    Example:
+        >>> _ = register(DataDep("Doc-Get", "https://example.org/a.csv"), replace=True)
+        >>> get("Doc-Get").files[0].filename
+        'a.csv'
     """
     with _LOCK:
         dep = _REGISTRY.get(name)
@@ -368,7 +384,12 @@ _TOML_KEYS = {
 
 
 def parse_registry(text: str, *, source: str = "<string>") -> list[DataDep]:
-    """Parse a TOML registry (each top-level table declares one dataset) without registering."""
+    """Parse a TOML registry (each top-level table declares one dataset) without registering.
+
+    Example:
+        >>> [d.name for d in parse_registry('[Doc-Toml]\\nurls = "https://example.org/t.csv"\\n')]
+        ['Doc-Toml']
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -39,7 +39,14 @@ STAMP_VERSION = 1
 
 
 def primary_store() -> Path:
-    """The writable store: ``$SCIMLKIT_DATA``, else a ``data`` folder in the user cache."""
+    """The writable store: ``$SCIMLKIT_DATA``, else a ``data`` folder in the user cache.
+
+    Example:
+        >>> import os
+        >>> os.environ["SCIMLKIT_DATA"] = "/srv/datasets"; str(primary_store())
+        '/srv/datasets'
+        >>> del os.environ["SCIMLKIT_DATA"]
+    """
     env = os.environ.get(ENV_DATA)
     if env:
         return Path(env).expanduser()
@@ -55,7 +62,15 @@ def readonly_stores() -> list[Path]:
 
 
 def load_path() -> list[Path]:
-    """Every store searched, in order: the read-only ones, then the primary store."""
+    """Every store searched, in order: the read-only ones, then the primary store.
+
+    Example:
+        >>> import os
+        >>> os.environ.update(SCIMLKIT_DATA="/home/me/data", SCIMLKIT_DATA_PATH="/lab/shared")
+        >>> [str(p) for p in load_path()]
+        ['/lab/shared', '/home/me/data']
+        >>> del os.environ["SCIMLKIT_DATA"], os.environ["SCIMLKIT_DATA_PATH"]
+    """
     return [*readonly_stores(), primary_store()]
 
 

@@ -124,7 +124,16 @@ def cifar10(split: Literal["train", "test"] = "train") -> tuple[np.ndarray, np.n
 
 
 def cifar10_classes() -> list[str]:
-    """The ten CIFAR-10 class names, in label order (read from `batches.meta.txt`)."""
+    """The ten CIFAR-10 class names, in label order (read from `batches.meta.txt`).
+
+    **Example:**
+
+    ```python
+    from scimlkit.datasets import cifar10, cifar10_classes
+    x, y = cifar10("test")
+    names = cifar10_classes()   # names[y[0]] is the first test image's class, e.g. "cat"
+    ```
+    """
     return _read_names(Path(datadep("CIFAR-10")) / "cifar-10-batches-bin" / "batches.meta.txt")
 
 
@@ -160,5 +169,14 @@ def cifar100(
 
 
 def cifar100_classes(label: Literal["fine", "coarse"] = "fine") -> list[str]:
-    """CIFAR-100 class names in label order."""
+    """CIFAR-100 class names in label order (`label="fine"`: 100 names, `"coarse"`: 20).
+
+    **Example:**
+
+    ```python
+    from scimlkit.datasets import cifar100, cifar100_classes
+    x, y = cifar100("train", label="coarse")
+    names = cifar100_classes("coarse")   # names[y[0]], e.g. "vehicles_1"
+    ```
+    """
     return _read_names(Path(datadep("CIFAR-100")) / "cifar-100-binary" / f"{label}_label_names.txt")
