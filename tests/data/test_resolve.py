@@ -285,3 +285,18 @@ def test_terminal_prompt_accepts_terms(server, tmp_path):
     again = subprocess.run([sys.executable, "-c", code, server.url("/t.csv")], capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=60)
     assert again.returncode == 0, again.stderr
+
+
+def test_fetch_hashes_in_one_pass_and_never_rereads(iris, server, monkeypatch):
+    """The stamp is built from the hashes computed while downloading and unpacking: nothing
+    installed is read back to hash it again."""
+    import scimlkit.data.checksum as checksum_mod
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a fetch must not re-read files to hash them")
+
+    monkeypatch.setattr(store_mod, "file_hash", boom)
+    monkeypatch.setattr(checksum_mod, "file_hash", boom)
+    server.add("/plain.csv", CSV)
+    fetch("Iris-Test", accept_terms=True)
+    fetch(DataDep("Plain", server.url("/plain.csv"), sha256=hashlib.sha256(CSV).hexdigest()))

@@ -388,3 +388,13 @@ def test_progress_bar_goes_to_the_terminal_and_stdout_keeps_only_the_path(server
     assert proc.returncode == 0
     assert out.decode().splitlines() == [str(Path(os.environ["SCIMLKIT_DATA"]) / "Bar")]
     assert b"f.bin" in seen and b"MB" in seen  # the bar: name, bytes done / total
+
+
+def test_missing_fsspec_backend_names_the_protocol():
+    pytest.importorskip("fsspec")
+    import importlib.util
+
+    if importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed")
+    with pytest.raises(DownloadError, match=r"s3://.*(not installed|s3fs)"):
+        fetch(DataDep("NoBackend", "s3://some-bucket/data/x.bin"))
