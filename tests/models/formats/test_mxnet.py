@@ -310,3 +310,14 @@ def test_symbol_and_weights_as_bytes():
     graph = read_mxnet(symbol.read_bytes(), input_shapes={"data": ins[0].shape})
     for g, o in zip(run_ours(graph, ins), outs, strict=True):
         _close(g, o)
+
+
+def test_unsupported_variants_of_known_ops(tmp_path):
+    def edit(data):
+        conv = next(n for n in data["nodes"] if n["op"] == "Convolution")
+        conv["attrs"]["layout"] = "NHWC"
+
+    path, params = _edited_symbol(tmp_path, edit)
+    with pytest.raises(UnsupportedOperatorError, match="layout NHWC") as info:
+        read_mxnet(path, weights=params)
+    assert [u.op_type for u in info.value.unsupported] == ["Convolution"]

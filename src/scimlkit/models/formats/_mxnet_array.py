@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from .mxnet_ops import LowerContext, MxNode, MxValue, _axis, _binary, _out, op
+from .mxnet_ops import LowerContext, MxNode, MxValue, _axis, _binary, _out, op, unsupported
 
 _COMPARE = {
     "Equal": ("broadcast_equal", "_equal", "_equal_scalar"),
@@ -177,7 +177,7 @@ def _broadcast_to(ctx, node, ins):
 def _broadcast_like(ctx, node, ins):
     x, like = ins
     if node.get("lhs_axes") is not None or node.get("rhs_axes") is not None:
-        raise ModelFormatError(f"broadcast_like {node.name!r}: lhs_axes/rhs_axes are not supported")
+        raise unsupported(node, "lhs_axes/rhs_axes")
     return _out(x, ctx.node("Expand", [x, ctx.node("Shape", [like])], name=node.name), like.shape)
 
 
@@ -283,7 +283,7 @@ def _shape_array(ctx, node, ins):
 def _crop(ctx, node, ins):
     x = ins[0]
     if len(ins) != 1 or node.bool("center_crop"):
-        raise ModelFormatError(f"Crop {node.name!r}: only single-input, offset crops are supported")
+        raise unsupported(node, "only single-input crops at an offset are supported")
     h, w = node.ints("h_w")
     oy, ox = (node.ints("offset") or [0, 0])[:2]
     shape = None if x.shape is None else (*x.shape[:2], h, w)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from .mxnet_ops import LowerContext, MxNode, MxValue, op
+from .mxnet_ops import LowerContext, MxNode, MxValue, op, unsupported
 
 _MODES = {"lstm": ("LSTM", 4, [0, 3, 1, 2]), "gru": ("GRU", 3, [1, 0, 2]),
           "rnn_tanh": ("RNN", 1, [0]), "rnn_relu": ("RNN", 1, [0])}  # fmt: skip
@@ -61,9 +61,7 @@ def _rnn(ctx: LowerContext, node: MxNode, ins: list[MxValue]):
     if mode not in _MODES:
         raise ModelFormatError(f"RNN {node.name!r}: unknown mode {mode!r}")
     if node.bool("use_sequence_length") or node.get("projection_size") is not None:
-        raise ModelFormatError(
-            f"RNN {node.name!r}: use_sequence_length/projection_size are not supported"
-        )
+        raise unsupported(node, "use_sequence_length / projection_size")
     onnx_op, gates, order = _MODES[mode]
     x, params = ins[0], ins[1]
     states = ins[2:]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, UnsupportedOp, UnsupportedOperatorError
 from ..graph import GraphBuilder
 from ._nhwc import const
 from ._tf_common import INT64_MAX, INT64_MIN
@@ -144,6 +144,13 @@ class LowerContext:
                 seg = self.node("Slice", [shp, self.const([p[1]]), self.const([p[2] + 1])])
                 pieces.append(self.node("ReduceProd", [seg], {"keepdims": 1}))
         return self.node("Concat", pieces, {"axis": 0})
+
+
+def unsupported(node: MxNode, reason: str) -> UnsupportedOperatorError:
+    """The error for a variant of a known op that is not lowered (e.g. channels-last layout)."""
+    return UnsupportedOperatorError(
+        [UnsupportedOp(node.op, "mxnet", 0, (node.name,), reason)], "MXNet symbol"
+    )
 
 
 Lowering = Callable[[LowerContext, MxNode, list[MxValue]], "MxValue | list[MxValue]"]
@@ -377,9 +384,7 @@ def _conv_size(size, k, s, d, p_total):
 def _check_layout(node: MxNode) -> None:
     layout = node.get("layout")
     if layout is not None and layout not in ("NCW", "NCHW", "NCDHW"):
-        raise ModelFormatError(
-            f"{node.op} {node.name!r}: layout {layout} is not supported (only channels-first)"
-        )
+        raise unsupported(node, f"layout {layout} (only channels-first layouts are supported)")
 
 
 @op("Convolution", "Convolution_v1")
@@ -586,7 +591,7 @@ def _pooling(ctx, node, ins):
             out = 1 + math.ceil((sizes[i] + 2 * pad[i] - kernel[i]) / stride[i])
             extra[i] = max(0, (out - 1) * stride[i] + kernel[i] - sizes[i] - 2 * pad[i])
     elif convention != "valid":  # "same" (1-D max pooling only in MXNet) is not lowered
-        raise ModelFormatError(f"Pooling {node.name!r}: unknown pooling_convention {convention!r}")
+        raise unsupported(node, f"pooling_convention={convention!r}")
     attrs = {"kernel_shape": kernel, "strides": stride}
     out_sizes = [
         _conv_size(s, k, st, 1, 2 * p + e)
@@ -1007,7 +1012,7 @@ for _name, _onnx in _REDUCE.items():
 def _dot(ctx, node, ins):
     a, b = ins
     if (a.rank is not None and a.rank > 2) or (b.rank is not None and b.rank > 2):
-        raise ModelFormatError(f"dot {node.name!r}: only 1-D/2-D operands are supported")
+        raise unsupported(node, "operands of rank > 2")
     ta, tb = node.bool("transpose_a"), node.bool("transpose_b")
     an = ctx.node("Transpose", [a], {"perm": [1, 0]}) if ta else ctx.tensor(a)
     bn = ctx.node("Transpose", [b], {"perm": [1, 0]}) if tb else ctx.tensor(b)
@@ -1040,9 +1045,7 @@ def _embedding(ctx, node, ins):
 @op("UpSampling")
 def _upsampling(ctx, node, ins):
     if node.get("sample_type", "nearest") != "nearest" or len(ins) != 1:
-        raise ModelFormatError(
-            f"UpSampling {node.name!r}: only single-input nearest upsampling is supported"
-        )
+        raise unsupported(node, "only single-input nearest upsampling is supported")
     x = ins[0]
     s = node.int("scale", 1)
     scales = ctx.const(np.array([1, 1, s, s], np.float32), name="scales")
