@@ -181,3 +181,47 @@ def test_scimlkit_data_and_datasets_never_import_jax():
     out = subprocess.run([sys.executable, "-c", NO_JAX], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _holder_of(path: Path, procs: list[subprocess.Popen]) -> subprocess.Popen | None:
+    """The process that has `path` open (read from /proc/<pid>/fd)."""
+    for proc in procs:
+        fd_dir = Path(f"/proc/{proc.pid}/fd")
+        try:
+            for fd in fd_dir.iterdir():
+                try:
+                    if os.readlink(fd) == str(path):
+                        return proc
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_downloader_killed_while_others_wait_one_of_them_resumes(server):
+    """4 processes ask at once; the one downloading is SIGKILLed mid-transfer; a waiting one takes
+    the lock, resumes the .part (Range), and all three survivors get the same intact file."""
+    url = server.add("/f.bin", PAYLOAD)
+    server.fault("/f.bin", Fault.trickle(chunk=64 * 1024, delay=0.05))  # ~3 s
+    root = Path(os.environ["SCIMLKIT_DATA"])
+    procs = [_spawn(url) for _ in range(4)]
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, "no download started"
+        parts = _parts(root)
+        if parts and parts[0].stat().st_size > 300_000:
+            victim = _holder_of(parts[0].resolve(), procs)
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    survivors = [p for p in procs if p is not victim]
+    results = [p.communicate(timeout=120) for p in survivors]
+    assert all(p.returncode == 0 for p in survivors), [r[1] for r in results]
+    (path,) = {out.strip() for out, _ in results}
+    assert Path(path).read_bytes() == PAYLOAD
+    gets = server.gets("/f.bin")
+    assert len(gets) == 2  # the killed transfer, then one resumed transfer for all three
+    assert gets[1].headers["Range"].startswith("bytes=") and gets[1].status == 206

@@ -398,3 +398,23 @@ def test_missing_fsspec_backend_names_the_protocol():
         pytest.skip("s3fs is installed")
     with pytest.raises(DownloadError, match=r"s3://.*(not installed|s3fs)"):
         fetch(DataDep("NoBackend", "s3://some-bucket/data/x.bin"))
+
+
+def test_per_dataset_headers_from_the_environment(server, monkeypatch):
+    """A user adds a token to someone else's declaration: SCIMLKIT_HEADERS_<NAME>, JSON or lines;
+    it overrides the declared header of the same name, and other datasets do not get it."""
+    server.add("/f.bin", PAYLOAD)
+    declared = {"Authorization": "Bearer declared", "X-Declared": "1"}
+    monkeypatch.setenv("SCIMLKIT_HEADERS_PRIVATE_MIRROR_1", '{"Authorization": "Bearer from-env"}')
+    fetch(DataDep("Private.Mirror-1", server.url("/f.bin"), sha256=SHA, headers=declared))
+    sent = server.gets("/f.bin")[-1].headers
+    assert sent["Authorization"] == "Bearer from-env" and sent["X-Declared"] == "1"
+
+    monkeypatch.setenv("SCIMLKIT_HEADERS_OTHER", "X-Token: abc\nX-Team: lab")
+    fetch(DataDep("Other", server.url("/f.bin"), sha256=SHA))
+    sent = server.gets("/f.bin")[-1].headers
+    assert sent["X-Token"] == "abc" and sent["X-Team"] == "lab" and "Authorization" not in sent
+
+    monkeypatch.setenv("SCIMLKIT_HEADERS_BROKEN", "no colon here")
+    with pytest.raises(DownloadError, match=r"SCIMLKIT_HEADERS_BROKEN.*write e\.g\."):
+        fetch(DataDep("Broken", server.url("/f.bin"), sha256=SHA))

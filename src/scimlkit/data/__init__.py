@@ -24,6 +24,8 @@ path = datadep("UCI-Iris/iris.data")
 - ``SCIMLKIT_URL_REWRITE``: URL rewriting for mirrors, see below.
 - ``SCIMLKIT_MIRROR_ONLY=1``: do not fall back to declared URLs that a rule rewrote.
 - ``SCIMLKIT_REGISTRY``: TOML registry files to load (``os.pathsep``-separated).
+- ``SCIMLKIT_HEADERS_<NAME>``: extra HTTP headers for one dataset (a JSON object or
+  ``Name: value`` lines; ``UCI-Iris`` reads ``SCIMLKIT_HEADERS_UCI_IRIS``), e.g. a token.
 - ``SCIMLKIT_PROGRESS=0``: no progress bars (they only ever show on a terminal).
 - ``SCIMLKIT_RETRIES``, ``SCIMLKIT_BACKOFF``, ``SCIMLKIT_TIMEOUT``, ``SCIMLKIT_CONNECT_TIMEOUT``,
   ``SCIMLKIT_MAX_PARALLEL``, ``SCIMLKIT_MAX_UNPACK_SIZE``: transfer and unpacking limits.

@@ -18,7 +18,7 @@ from . import store
 from .errors import DataError, NotInStore
 from .spec import DataDep, get
 from .terms import ensure_accepted
-from .transfer import Options, expand_headers, fetch_files
+from .transfer import Options, env_headers, expand_headers, fetch_files
 from .unpack import archive_kind, unpack
 
 ENV_OFFLINE = "SCIMLKIT_OFFLINE"
@@ -100,7 +100,7 @@ def _fetch_locked(dep: DataDep, opts: Options) -> Path:
     staging = store.new_staging(dep.name)
     try:
         parts = store.partial_dir(dep.name)
-        headers = expand_headers(dep.headers, dep.name)
+        headers = expand_headers({**dep.headers, **env_headers(dep.name)}, dep.name)
         results = fetch_files(dep.files, parts, headers=headers, opts=opts)
         known: dict[str, str] = {}
         sources: dict[str, dict] = {}

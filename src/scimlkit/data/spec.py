@@ -106,7 +106,8 @@ class DataDep:
     - `post_fetch`: called with the staging folder after download and unpacking, before the
       atomic install (a callable, or ``"module:function"``).
     - `headers`: extra HTTP headers; ``${VAR}`` in a value is read from the environment at
-      fetch time (tokens: ``{"Authorization": "Bearer ${MY_TOKEN}"}``).
+      fetch time (tokens: ``{"Authorization": "Bearer ${MY_TOKEN}"}``). Users add or override
+      headers with ``SCIMLKIT_HEADERS_<NAME>`` (see `scimlkit.data`).
     - `description`: one line for `scimlkit data list`.
     - `licence`, `citation`: short licence name and the reference to cite (catalogue pages,
       `scimlkit data list/info`); the full terms belong in `message`.

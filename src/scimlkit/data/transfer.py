@@ -356,6 +356,52 @@ def expand_headers(headers: Mapping[str, str], dataset: str) -> dict[str, str]:
     return out
 
 
+def env_headers_variable(dataset: str) -> str:
+    """The variable holding extra headers for `dataset`: ``SCIMLKIT_HEADERS_<NAME>``, the name
+    upper-cased with every character other than a letter or digit replaced by ``_``.
+
+    Example:
+        >>> env_headers_variable("UCI-Iris")
+        'SCIMLKIT_HEADERS_UCI_IRIS'
+    """
+    return "SCIMLKIT_HEADERS_" + re.sub(r"[^A-Z0-9]", "_", dataset.upper())
+
+
+def env_headers(dataset: str) -> dict[str, str]:
+    """Headers for `dataset` set by the user in ``SCIMLKIT_HEADERS_<NAME>`` (a token for a
+    private mirror, say), added to the declared ones and overriding them.
+
+    The value is a JSON object (``{"Authorization": "Bearer ..."}``) or ``Name: value`` lines.
+
+    Example:
+        >>> import os
+        >>> os.environ["SCIMLKIT_HEADERS_MY_DATA"] = "Authorization: Bearer abc"
+        >>> env_headers("My-Data")
+        {'Authorization': 'Bearer abc'}
+        >>> del os.environ["SCIMLKIT_HEADERS_MY_DATA"]
+    """
+    var = env_headers_variable(dataset)
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return {}
+    example = f"{var}='{{\"Authorization\": \"Bearer TOKEN\"}}' or {var}='Authorization: Bearer TOKEN'"
+    if raw.startswith("{"):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise DownloadError(f"{var} is not valid JSON ({exc}); write e.g. {example}") from None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise DownloadError(f"{var} must map header names to strings; write e.g. {example}")
+        return {str(k): v for k, v in value.items()}
+    out = {}
+    for line in raw.splitlines():
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise DownloadError(f"{var}: cannot read header line {line!r}; write e.g. {example}")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def _large_socket_reads() -> None:
     """httpcore reads 64 KiB per socket call; 1 MiB reads make bulk downloads ~1.3-1.5x faster.
 
