@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
-from .mxnet_ops import LowerContext, MxNode, MxValue, _axis, _binary, _out, op, unsupported
+from .mxnet_ops import LowerContext, MxNode, MxValue, binary, norm_axis, op, result, unsupported
 
 _COMPARE = {
     "Equal": ("broadcast_equal", "_equal", "_equal_scalar"),
@@ -31,7 +31,7 @@ def _compare(onnx_op: str, scalar: bool):
         y = ctx.node(
             "Cast", [flag], {"to": _onnx_type(a.dtype)}, name=node.name
         )  # MXNet returns 0/1 in x's dtype
-        return _out(a, y, a.shape if scalar else None)
+        return result(a, y, a.shape if scalar else None)
 
     return lower
 
@@ -46,7 +46,7 @@ for _onnx, (_b, _e, _s) in _COMPARE.items():
     op(_b, _e)(_compare(_onnx, False))
     op(_s)(_compare(_onnx, True))
 
-op("broadcast_hypot")(lambda ctx, node, ins: _out(
+op("broadcast_hypot")(lambda ctx, node, ins: result(
     ins[0], ctx.node("Sqrt", [ctx.node("Add", [ctx.node("Mul", [ins[0], ins[0]]), ctx.node("Mul", [ins[1], ins[1]])])],
                      name=node.name)))  # fmt: skip
 
@@ -55,11 +55,11 @@ op("broadcast_hypot")(lambda ctx, node, ins: _out(
 def _mod(ctx, node, ins):
     a, b = ins
     if a.dtype.kind != "f":
-        return _binary("Mod")(ctx, node, ins)
+        return binary("Mod")(ctx, node, ins)
     # Python's (floor) modulo, as MXNet computes it; ONNX's float Mod is C's fmod
     q = ctx.node("Floor", [ctx.node("Div", [a, b])])
     y = ctx.node("Sub", [a, ctx.node("Mul", [q, b])], name=node.name)
-    return _out(a, y, None)
+    return result(a, y, None)
 
 
 @op("Pad", "pad")
@@ -80,7 +80,7 @@ def _pad(ctx, node, ins):
         shape = tuple(
             None if d is None else d + b + e for d, b, e in zip(x.shape, begins, ends, strict=True)
         )
-    return _out(x, ctx.node("Pad", inputs, attrs, name=node.name), shape)
+    return result(x, ctx.node("Pad", inputs, attrs, name=node.name), shape)
 
 
 @op("LRN")
@@ -91,13 +91,13 @@ def _lrn(ctx, node, ins):
         "beta": node.float("beta", 0.75),
         "bias": node.float("knorm", 2.0),
     }
-    return _out(ins[0], ctx.node("LRN", ins[:1], attrs, name=node.name), keep_shape=True)
+    return result(ins[0], ctx.node("LRN", ins[:1], attrs, name=node.name), keep_shape=True)
 
 
 @op("hard_sigmoid")
 def _hard_sigmoid(ctx, node, ins):
     attrs = {"alpha": node.float("alpha", 0.2), "beta": node.float("beta", 0.5)}
-    return _out(ins[0], ctx.node("HardSigmoid", ins, attrs, name=node.name), keep_shape=True)
+    return result(ins[0], ctx.node("HardSigmoid", ins, attrs, name=node.name), keep_shape=True)
 
 
 @op("tile")
@@ -109,9 +109,11 @@ def _tile(ctx, node, ins):
     reps = [1] * (n - len(reps)) + reps
     if n > rank:
         lead = list(range(n - rank))
-        x = _out(x, ctx.node("Unsqueeze", [x, ctx.const(lead)]), (1,) * (n - rank) + tuple(x.shape))
+        x = result(
+            x, ctx.node("Unsqueeze", [x, ctx.const(lead)]), (1,) * (n - rank) + tuple(x.shape)
+        )
     shape = tuple(None if d is None else d * r for d, r in zip(x.shape, reps, strict=True))
-    return _out(x, ctx.node("Tile", [x, ctx.const(reps)], name=node.name), shape)
+    return result(x, ctx.node("Tile", [x, ctx.const(reps)], name=node.name), shape)
 
 
 @op("repeat")
@@ -120,12 +122,12 @@ def _repeat(ctx, node, ins):
     reps = node.int("repeats", 1)
     axis = node.int("axis")
     if axis is None:
-        flat = _out(x, ctx.node("Reshape", [x, ctx.const([-1])]), None)
+        flat = result(x, ctx.node("Reshape", [x, ctx.const([-1])]), None)
         x, axis = flat, 0
         rank = 1
     else:
         rank = ctx.need_rank(x, node)
-        axis = _axis(axis, rank, node)
+        axis = norm_axis(axis, rank, node)
     # (.., d, ..) -> (.., d, 1, ..) -> tile -> (.., d*reps, ..)
     expanded = ctx.node("Unsqueeze", [x, ctx.const([axis + 1])])
     tiles = [1] * (rank + 1)
@@ -139,7 +141,7 @@ def _repeat(ctx, node, ins):
         )
         parts = [d if d is not None else p for d, p in zip(shape, _dims(rank), strict=True)]
         parts[axis] = -1
-    return _out(x, ctx.node("Reshape", [tiled, ctx.shape_of(x, parts)], name=node.name), shape)
+    return result(x, ctx.node("Reshape", [tiled, ctx.shape_of(x, parts)], name=node.name), shape)
 
 
 def _dims(rank: int) -> list:
@@ -156,7 +158,7 @@ def _stack(ctx, node, ins):
         axis += rank + 1
     parts = [ctx.node("Unsqueeze", [v, ctx.const([axis])]) for v in ins]
     shape = None if ins[0].shape is None else (*ins[0].shape[:axis], len(ins), *ins[0].shape[axis:])
-    return _out(ins[0], ctx.node("Concat", parts, {"axis": axis}, name=node.name), shape)
+    return result(ins[0], ctx.node("Concat", parts, {"axis": axis}, name=node.name), shape)
 
 
 @op("broadcast_to")
@@ -170,7 +172,7 @@ def _broadcast_to(ctx, node, ins):
             for i, p in enumerate(parts)
         ]
     shape = tuple(p if isinstance(p, int) else None for p in parts)
-    return _out(x, ctx.node("Expand", [x, ctx.shape_of(x, parts)], name=node.name), shape)
+    return result(x, ctx.node("Expand", [x, ctx.shape_of(x, parts)], name=node.name), shape)
 
 
 @op("broadcast_like")
@@ -178,14 +180,14 @@ def _broadcast_like(ctx, node, ins):
     x, like = ins
     if node.get("lhs_axes") is not None or node.get("rhs_axes") is not None:
         raise unsupported(node, "lhs_axes/rhs_axes")
-    return _out(x, ctx.node("Expand", [x, ctx.node("Shape", [like])], name=node.name), like.shape)
+    return result(x, ctx.node("Expand", [x, ctx.node("Shape", [like])], name=node.name), like.shape)
 
 
 @op("broadcast_axis", "broadcast_axes")
 def _broadcast_axis(ctx, node, ins):
     x = ins[0]
     rank = ctx.need_rank(x, node)
-    axes = [_axis(a, rank, node) for a in node.ints("axis")]
+    axes = [norm_axis(a, rank, node) for a in node.ints("axis")]
     sizes = node.ints("size")
     reps = [1] * rank
     for a, s in zip(axes, sizes, strict=True):
@@ -195,14 +197,14 @@ def _broadcast_axis(ctx, node, ins):
         if x.shape is None
         else tuple(reps[i] if i in axes else d for i, d in enumerate(x.shape))
     )
-    return _out(x, ctx.node("Tile", [x, ctx.const(reps)], name=node.name), shape)
+    return result(x, ctx.node("Tile", [x, ctx.const(reps)], name=node.name), shape)
 
 
 @op("where")
 def _where(ctx, node, ins):
     cond, a, b = ins
     flag = ctx.node("Cast", [cond], {"to": 9})
-    return _out(a, ctx.node("Where", [flag, a, b], name=node.name), a.shape)
+    return result(a, ctx.node("Where", [flag, a, b], name=node.name), a.shape)
 
 
 @op("argmax", "argmin")
@@ -211,16 +213,16 @@ def _argmax(ctx, node, ins):
     axis = node.int("axis")
     keep = node.bool("keepdims")
     if axis is None:
-        x = _out(x, ctx.node("Reshape", [x, ctx.const([-1])]), None)
+        x = result(x, ctx.node("Reshape", [x, ctx.const([-1])]), None)
         axis = 0
     onnx_op = "ArgMax" if node.op == "argmax" else "ArgMin"
     idx = ctx.node(onnx_op, [x], {"axis": axis, "keepdims": int(keep)})
     shape = None
     if x.shape is not None:
-        a = _axis(axis, len(x.shape), node)
+        a = norm_axis(axis, len(x.shape), node)
         shape = tuple(1 if i == a else d for i, d in enumerate(x.shape) if keep or i != a)
     # MXNet returns the indices as floats of the input's dtype
-    return _out(x, ctx.node("Cast", [idx], {"to": _onnx_type(x.dtype)}, name=node.name), shape)
+    return result(x, ctx.node("Cast", [idx], {"to": _onnx_type(x.dtype)}, name=node.name), shape)
 
 
 @op("take")
@@ -229,7 +231,7 @@ def _take(ctx, node, ins):
     mode = node.get("mode", "clip")
     axis = node.int("axis", 0)
     rank = a.rank
-    axis_n = _axis(axis, rank, node)
+    axis_n = norm_axis(axis, rank, node)
     indices = ctx.node("Cast", [idx], {"to": 7})
     if a.shape is None or a.shape[axis_n] is None:
         raise ModelFormatError(
@@ -246,7 +248,7 @@ def _take(ctx, node, ins):
     shape = None
     if idx.shape is not None:
         shape = (*a.shape[:axis_n], *idx.shape, *a.shape[axis_n + 1 :])
-    return _out(a, ctx.node("Gather", [a, indices], {"axis": axis_n}, name=node.name), shape)
+    return result(a, ctx.node("Gather", [a, indices], {"axis": axis_n}, name=node.name), shape)
 
 
 @op("one_hot")
@@ -262,19 +264,21 @@ def _one_hot(ctx, node, ins):
         {"axis": -1},
         name=node.name,
     )
-    return _out(x, y, None if x.shape is None else (*x.shape, depth), dtype)
+    return result(x, y, None if x.shape is None else (*x.shape, depth), dtype)
 
 
 @op("reshape_like")
 def _reshape_like(ctx, node, ins):
     x, like = ins
-    return _out(x, ctx.node("Reshape", [x, ctx.node("Shape", [like])], name=node.name), like.shape)
+    return result(
+        x, ctx.node("Reshape", [x, ctx.node("Shape", [like])], name=node.name), like.shape
+    )
 
 
 @op("shape_array")
 def _shape_array(ctx, node, ins):
     x = ins[0]
-    return _out(
+    return result(
         x, ctx.node("Shape", [x], name=node.name), None if x.rank is None else (x.rank,), np.int64
     )
 
@@ -288,4 +292,4 @@ def _crop(ctx, node, ins):
     oy, ox = (node.ints("offset") or [0, 0])[:2]
     shape = None if x.shape is None else (*x.shape[:2], h, w)
     inputs = [x, ctx.const([oy, ox]), ctx.const([oy + h, ox + w]), ctx.const([2, 3])]
-    return _out(x, ctx.node("Slice", inputs, name=node.name), shape)
+    return result(x, ctx.node("Slice", inputs, name=node.name), shape)

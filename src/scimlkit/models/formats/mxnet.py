@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
 from ..graph import Graph, GraphBuilder
-from . import _mxnet_array, _mxnet_rnn  # noqa: F401  (their lowerings register into OPS)
+from . import _mxnet_array, _mxnet_nn, _mxnet_rnn, _mxnet_shape  # noqa: F401  (register into OPS)
 from ._mxnet_params import DTYPES, read_params
 from ._nhwc import set_outputs
 from .mxnet_ops import LABEL_INPUTS, OPS, LowerContext, MxNode, MxValue, parse_tuple
