@@ -6,6 +6,10 @@ dtype, and the NumPy value when the input is a stored parameter) and returns its
 values. Shapes are tracked where they are cheap to know, so that ops which need sizes
 (MXNet's `Reshape` codes, `pooling_convention="full"`) are lowered statically; sizes
 that stay unknown are read at run time with `Shape`, which the runtime folds.
+
+This module holds the values, the context, the registry (`OPS`, filled with `@op`) and the
+elementwise, softmax and reduction ops; the other families live in `_mxnet_nn`,
+`_mxnet_shape`, `_mxnet_array` and `_mxnet_rnn`, which `mxnet.py` imports.
 """
 
 from __future__ import annotations
@@ -179,6 +183,7 @@ def op(*names: str) -> Callable[[Lowering], Lowering]:
 def result(
     x: MxValue, name: str, shape: Shape = None, dtype=None, keep_shape: bool = False
 ) -> MxValue:
+    """The value `name` computed from `x`: `x`'s dtype unless given; `x`'s shape if `keep_shape`."""
     return MxValue(
         name, x.shape if keep_shape else shape, np.dtype(dtype) if dtype is not None else x.dtype
     )
