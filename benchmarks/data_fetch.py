@@ -2,6 +2,7 @@
 
 One command, one run, numbers printed with ratios:
 
+    .venv/bin/python -m uv pip install --python .venv/bin/python -e '.[bench]'   # pooch
     .venv/bin/python benchmarks/data_fetch.py [--size-mib 1024] [--tgz-mib 200] [--repeat 2]
 
 A local Range-capable server serves a 1 GiB file of random bytes and a ~200 MB tar.gz: nginx
