@@ -10,6 +10,7 @@ import pytest
 from scimlkit import fit
 from scimlkit.fit.explore import (
     Property,
+    amplitude,
     blows_up,
     classify_outcomes,
     crosses,
@@ -212,3 +213,131 @@ def test_prediction_bands_match_the_analytic_quantiles():
     np.testing.assert_allclose(bands.values, np.quantile(analytic, [0.05, 0.5, 0.95], axis=0), rtol=1e-6)
     assert bands.n_samples == 4000 and bands.n_failed == 0
     bands.plot(data=(t, np.exp(-0.5 * t)))
+
+
+def chain(t, y, p):
+    return jnp.stack([-p["k1"] * y[0], p["k1"] * y[0] - p["k2"] * y[1]])
+
+
+def test_builtin_amplitude_and_steady_state_on_hopf():
+    """Limit cycle of radius sqrt(mu) for mu > 0; the origin is a stable focus for mu < 0."""
+    mus = np.array([-0.9, -0.5, 0.3, 0.8])
+    ens = simulate_ensemble(fit.ODEModel(hopf, ["x", "z"]), {"mu": mus, "omega": np.ones(4)}, HOPF_T, y0=[0.05, 0.0],
+                            rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(ens.evaluate(amplitude("x"))[mus > 0], np.sqrt(mus[mus > 0]), rtol=2e-3)
+    np.testing.assert_array_equal(ens.evaluate(steady_state("x")), mus < 0)
+    np.testing.assert_array_equal(ens.evaluate(steady_state()), mus < 0)
+    assert np.all(np.isnan(ens.evaluate(period("x"))[mus < 0]))
+
+
+def test_peak_time_and_value_match_closed_forms():
+    """A -> B -> : B peaks at t* = ln(k2/k1)/(k2-k1) with B(t*) = (k1/k2)^(k2/(k2-k1));
+    SIR: I peaks at I0 + S0 - 1/R0 - ln(R0 S0)/R0."""
+    k1, k2 = np.array([0.5, 1.0, 2.0]), np.array([1.5, 0.3, 2.5])
+    t = np.linspace(0.0, 10.0, 10001)
+    ens = simulate_ensemble(fit.ODEModel(chain, ["A", "B"]), {"k1": k1, "k2": k2}, t, y0=[1.0, 0.0],
+                            rtol=1e-10, atol=1e-12)
+    t_star = np.log(k2 / k1) / (k2 - k1)
+    np.testing.assert_allclose(ens.evaluate(peak_time("B")), t_star, atol=1e-3)  # save grid step 1e-3
+    np.testing.assert_allclose(ens.evaluate(peak_value("B")), (k1 / k2) ** (k2 / (k2 - k1)), rtol=1e-6)
+    s0, i0 = 0.99, 0.01
+    beta, gamma = np.array([0.3, 0.5, 0.8]), np.full(3, 0.1)
+    sir_ens = simulate_ensemble(fit.ODEModel(sir, ["S", "I", "R"]), {"beta": beta, "gamma": gamma},
+                                np.linspace(0, 100, 20001), y0=[s0, i0, 0.0], rtol=1e-10, atol=1e-12)
+    r0 = beta / gamma
+    np.testing.assert_allclose(sir_ens.evaluate(peak_value("I")), i0 + s0 - 1 / r0 - np.log(r0 * s0) / r0, rtol=1e-6)
+
+
+def linear_decay(t, y, p):
+    return -p["k"] * y
+
+
+def test_sobol_indices_of_exponential_decay_match_closed_form():
+    """y' = -k y, y(0) = y0: y(1) = y0 exp(-k), a product of independent factors, so
+    V_y0 = Var(y0) E[g]^2 and V_k = E[y0]^2 Var(g) with g = exp(-k), k ~ U(0, 2), y0 ~ U(1, 3)."""
+    params = [fit.Parameter("k", bounds=(0.0, 2.0)), fit.Parameter("y0", bounds=(1.0, 3.0))]
+    e_g, e_g2 = (1 - np.exp(-2.0)) / 2, (1 - np.exp(-4.0)) / 4
+    e_y, var_y = 2.0, 4.0 / 12
+    var = (var_y + e_y**2) * e_g2 - e_y**2 * e_g**2
+    s_k, s_y = e_y**2 * (e_g2 - e_g**2) / var, var_y * e_g**2 / var
+    result = sensitivity(fit.ODEModel(linear_decay, ["A"]), params, final_value("A"), t=[0.0, 1.0], y0={"A": "y0"},
+                         n=4096, chunk_size=8192, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(result.first, [s_k, s_y], atol=0.02)
+    np.testing.assert_allclose(result.total, [1 - s_y, 1 - s_k], atol=0.02)
+    assert result.total[0] - result.first[0] > 0.01  # the product interacts: ST > S1
+    for est, ci in ((result.first, result.first_ci), (result.total, result.total_ci)):
+        assert np.all(ci[:, 0] <= est) and np.all(est <= ci[:, 1])
+
+
+def test_morris_intervals_and_bar_plot():
+    """4a + b + 3 c d on levels {0, 1/3, 2/3, 1}: the effects of a and b are exactly 4 and 1;
+    that of c is 3 d with E[d] = 1/2 over the grid, so mu*(c) -> 1.5."""
+    ps = [fit.Parameter(k, bounds=(0.0, 1.0)) for k in ("a", "b", "c", "d")]
+    result = morris(lambda p: 4 * p["a"] + p["b"] + 3 * p["c"] * p["d"], ps, trajectories=200, seed=2)
+    np.testing.assert_allclose(result.mu_star_ci[:2], [[4.0, 4.0], [1.0, 1.0]])
+    lo, hi = result.mu_star_ci[2]
+    assert lo < 1.5 < hi and hi - lo < 0.5
+    assert "mu* CI" in result.summary()
+    ax = result.plot()
+    assert len(ax.patches) == 4 and ax.get_ylabel().startswith("mu*")
+    result.plot(kind="scatter")
+
+
+def test_sensitivity_morris_on_an_ode_property():
+    """y' = a + 2b from 0: y(1) = a + 2b, so the unit-cube effects are exactly 1 and 2."""
+    params = [fit.Parameter("a", bounds=(0.0, 1.0)), fit.Parameter("b", bounds=(0.0, 1.0))]
+    model = fit.ODEModel(additive_and_product, ["sum", "product", "zero"])
+    result = sensitivity(model, params, final_value("sum"), t=[0.0, 1.0], y0=[0.0, 0.0, 0.0], method="morris",
+                         trajectories=10)
+    np.testing.assert_allclose(result.mu_star, [1.0, 2.0], rtol=1e-6)
+    assert result.ranking() == ["b", "a"] and result.evaluations == 30
+
+
+def test_ensemble_engine_and_chunks_match_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = [fit.Parameter("k1", bounds=(0.1, 2.0), scale="log10"), fit.Parameter("k2", bounds=(0.1, 2.0))]
+    model = fit.ODEModel(chain, ["A", "B"])
+    t = np.linspace(0, 5, 11)
+    serial = simulate_ensemble(model, params, t, [1.0, 0.0], n=50, design="lhs", chunk_size=64)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # anything with .submit, like a dask Client
+        pooled = simulate_ensemble(model, params, t, [1.0, 0.0], n=50, design="lhs", chunk_size=7, engine=pool)
+    np.testing.assert_allclose(pooled.states, serial.states, rtol=1e-12)
+    k1 = serial.params["k1"][:, None]
+    np.testing.assert_allclose(serial.state("A"), np.exp(-k1 * t), rtol=1e-5, atol=1e-7)  # default atol 1e-8
+
+
+def test_ensemble_from_inference_data():
+    import arviz as az
+
+    k = np.random.default_rng(1).uniform(0.2, 1.0, size=(2, 30))
+    idata = az.from_dict(posterior={"k": k, "k__log10": np.log10(k)})
+    t = np.array([0.0, 1.0, 2.0])
+    ens = simulate_ensemble(fit.ODEModel(decay, ["A"]), idata, t, y0=[1.0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ens.state("A"), np.exp(-k.reshape(-1)[:, None] * t), rtol=1e-8)
+    bands = prediction_bands(fit.ODEModel(decay, ["A"]), idata, t=t, y0=[1.0], observable="A", n=None)
+    assert bands.n_samples == 60
+
+
+def test_profile_prediction_band_is_the_analytic_interval_band():
+    """A = 2 exp(-k t): the profile-based band is 2 exp(-k t) over the likelihood-ratio
+    interval of k, computed here from the closed-form likelihood (no ODE solver)."""
+    from scipy import optimize, stats
+
+    pr = fit.zoo.get("exponential_decay").problem
+    e = pr.experiments[0]
+
+    def nll(k):
+        return 0.5 * np.sum(((e.data[:, 0] - 2.0 * np.exp(-k * e.t)) / 0.01) ** 2)
+
+    k_hat = optimize.minimize_scalar(nll, bounds=(0.3, 0.7), method="bounded", options={"xatol": 1e-12}).x
+    thr = stats.chi2.ppf(0.95, 1) / 2
+    lo = optimize.brentq(lambda k: nll(k) - nll(k_hat) - thr, 0.3, k_hat)
+    hi = optimize.brentq(lambda k: nll(k) - nll(k_hat) - thr, k_hat, 0.7)
+    res = fit.estimate(pr, "lm", starts=2)
+    prof = fit.profile(res)
+    t = np.linspace(0, 5, 11)
+    band = prediction_bands(pr.model, prof, t=t, y0=[2.0], observable="A", rtol=1e-10, atol=1e-12)
+    assert band.kind.startswith("profile envelope")
+    np.testing.assert_allclose(band.upper, 2 * np.exp(-lo * t), rtol=1e-3)
+    np.testing.assert_allclose(band.lower, 2 * np.exp(-hi * t), rtol=1e-3)

@@ -55,7 +55,20 @@ def map_chunks(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: S
     """Run `fn(payload, chunk)` over chunks of `items` on `engine`; concatenate the lists.
 
     `fn` must be a module-level function; `payload` and items must pickle for parallel
-    engines (the error says so when they do not).
+    engines (the error says so when they do not). Items are dealt to workers round-robin and
+    the results come back worker by worker, so with a parallel engine they are *not* in the
+    order of `items`: carry an index in each item when order matters.
+
+    Example:
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> from scimlkit.fit.engine import map_chunks
+        >>> def square(offset, chunk):
+        ...     return [(i, offset + i * i) for i in chunk]
+        >>> map_chunks("serial", square, 10, [1, 2, 3])
+        [(1, 11), (2, 14), (3, 19)]
+        >>> with ThreadPoolExecutor(2) as pool:
+        ...     sorted(map_chunks(pool, square, 10, [1, 2, 3]))
+        [(1, 11), (2, 14), (3, 19)]
     """
     if engine is None or (isinstance(engine, str) and engine == "serial"):
         return fn(payload, list(items))

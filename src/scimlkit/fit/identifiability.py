@@ -34,7 +34,19 @@ if TYPE_CHECKING:
 
 @dataclass
 class Profile:
-    """One parameter's profile: values (estimation and natural scale) and objectives."""
+    """One parameter's profile: values (estimation and natural scale) and objectives.
+
+    `x` holds the profiled parameter on its estimation scale, `values` on its natural scale,
+    `objective` the re-optimized objective there, and `points` the whole re-optimized
+    parameter vector at each point (estimation scale, rows in the order of `x`).
+
+    Example:
+        >>> from scimlkit import fit
+        >>> res = fit.estimate(fit.zoo.get("exponential_decay").problem, "lm")
+        >>> prof = fit.profile(res).profiles["k"]
+        >>> prof.identifiable, prof.points.shape[1]
+        (True, 1)
+    """
 
     name: str
     x: np.ndarray
@@ -43,6 +55,23 @@ class Profile:
     interval: tuple[float, float]
     evaluations: int = 0
     time_s: float = 0.0
+    points: np.ndarray | None = field(default=None, repr=False)
+
+    def within(self, threshold: float, optimum: float) -> np.ndarray:
+        """Full parameter vectors (estimation scale) of the profile inside the confidence
+        region (`objective - optimum <= threshold`), plus the points where the profile
+        crosses the threshold, interpolated linearly between its neighbours."""
+        if self.points is None:
+            raise MethodError("this profile has no re-optimized parameter vectors (points)")
+        rise = self.objective - optimum
+        inside = rise <= threshold
+        out = [self.points[inside]]
+        for a in range(len(rise) - 1):
+            b = a + 1
+            if inside[a] != inside[b] and np.isfinite(rise[a]) and np.isfinite(rise[b]):
+                w = (threshold - rise[a]) / (rise[b] - rise[a])
+                out.append((self.points[a] + w * (self.points[b] - self.points[a]))[None])
+        return np.concatenate(out)
 
     @property
     def identifiable(self) -> bool:
@@ -52,7 +81,15 @@ class Profile:
 
 @dataclass
 class ProfileResult:
-    """Profiles of several parameters, with their likelihood-ratio confidence intervals."""
+    """Profiles of several parameters, with their likelihood-ratio confidence intervals.
+
+    Example:
+        >>> from scimlkit import fit
+        >>> res = fit.estimate(fit.zoo.get("exponential_decay").problem, "lm")
+        >>> pr = fit.profile(res)
+        >>> sorted(pr.intervals), round(pr.threshold, 4)  # chi2.ppf(0.95, 1) / 2
+        (['k'], 1.9207)
+    """
 
     profiles: dict[str, Profile]
     alpha: float
@@ -128,7 +165,7 @@ def _profile_one(problem: Problem, x_opt: np.ndarray, f_opt: float, i: int, thre
     optimize, keep = _sub_optimizer(problem, i, use_lm)
     lo, hi = problem.lower[i], problem.upper[i]
     span = hi - lo
-    xs, fs = [x_opt[i]], [f_opt]
+    xs, fs, full_points = [x_opt[i]], [f_opt], [np.asarray(x_opt, dtype=float)]
     interval = [-np.inf, np.inf]
     n_eval = 0
     for direction in (-1.0, 1.0):
@@ -151,6 +188,7 @@ def _profile_one(problem: Problem, x_opt: np.ndarray, f_opt: float, i: int, thre
                 continue
             xs.append(v)
             fs.append(f)
+            full_points.append(np.asarray(x_full, dtype=float))
             if rise >= threshold:  # crossed: interpolate linearly on the estimation scale
                 w = (threshold - prev_rise) / max(rise - prev_rise, 1e-300)
                 cross = x_prev + w * (v - x_prev)
@@ -165,7 +203,8 @@ def _profile_one(problem: Problem, x_opt: np.ndarray, f_opt: float, i: int, thre
     xs_a, fs_a = np.asarray(xs)[order], np.asarray(fs)[order]
     name = problem.parameter_names[i]
     values = np.asarray(from_scale(xs_a, problem.scales[i]))
-    return Profile(name, xs_a, values, fs_a, (interval[0], interval[1]), n_eval, time.perf_counter() - t)
+    return Profile(name, xs_a, values, fs_a, (interval[0], interval[1]), n_eval, time.perf_counter() - t,
+                   np.asarray(full_points)[order])
 
 
 def _profile_chunk(payload: tuple, items: list[int]) -> list[Profile]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ProblemDefinitionError
 from ..problem import ODEModel
-from .design import from_samples
+from .design import from_samples, scalar_names
 from .ensemble import Y0, simulate_ensemble
 
 
@@ -19,7 +19,16 @@ class PredictionBands:
     """Quantiles of an observable over time across parameter samples.
 
     `quantiles` `(q,)` and `values` `(q, T)`; `lower`/`median`/`upper` are the first, middle and
-    last rows.
+    last rows. For profile-based bands (`kind="profile envelope ..."`) the quantiles are
+    `(0, 0.5, 1)`: the band is the envelope of the predictions of every parameter set on the
+    profiles within the likelihood-ratio threshold.
+
+    Example:
+        >>> import numpy as np
+        >>> b = PredictionBands(np.array([0.0, 1.0]), np.array([0.1, 0.5, 0.9]),
+        ...                     np.array([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]]), "A", 100, 0)
+        >>> b.lower.tolist(), b.upper.tolist()
+        ([0.0, 1.0], [2.0, 3.0])
     """
 
     t: np.ndarray
@@ -28,6 +37,7 @@ class PredictionBands:
     name: str
     n_samples: int
     n_failed: int
+    kind: str = "quantiles"
 
     @property
     def lower(self) -> np.ndarray:
@@ -77,25 +87,41 @@ def prediction_bands(
     **Arguments:**
 
     - `samples`: posterior draws (ArviZ `InferenceData` from `fit.sample`, or a dict of
-      arrays), or parameter sets along a profile (a dict of arrays, e.g. those of
-      `fit.profile` within its confidence threshold).
-    - `names`: which parameters to take from `samples` (default: all keys of a dict).
+      arrays), or a `fit.profile` result: then the band is the envelope of the predictions
+      of every re-optimized parameter set on the profiles inside the confidence threshold
+      (the threshold crossings included), and the problem's fixed parameters are constants.
+    - `names`: which parameters to take from `samples` (default: every scalar posterior
+      variable, every key of a dict, every profiled parameter of a `ProfileResult`).
     - `observable`: a state name or `fn(t, y, p) -> value` (vectorised over time).
     - `n`: at most this many samples are simulated.
 
     **Example:**
 
     ```python
-    bands = prediction_bands(model, idata, t=np.linspace(0, 20, 200), y0=[30.0, 4.0],
-                             observable="prey", names=["alpha", "beta", "gamma", "delta"])
-    bands.plot(data=(t_obs, y_obs[:, 0]))
+    >>> import numpy as np
+    >>> from scimlkit import fit
+    >>> from scimlkit.fit.explore import prediction_bands
+    >>> model = fit.ODEModel(lambda t, y, p: -p["k"] * y, states=["A"])
+    >>> k = np.random.default_rng(0).lognormal(np.log(0.5), 0.2, 400)  # or idata = fit.sample(...)
+    >>> bands = prediction_bands(model, {"k": k}, t=[0.0, 1.0, 2.0], y0=[1.0], observable="A")
+    >>> bool(np.all(bands.lower <= bands.median) and np.all(bands.median <= bands.upper))
+    True
+    >>> res = fit.estimate(fit.zoo.get("exponential_decay").problem, "lm")
+    >>> env = prediction_bands(res.problem.model, fit.profile(res), t=[0.0, 2.0], y0=[2.0], observable="A")
+    >>> env.kind, env.values.shape
+    ('profile envelope (95%)', (3, 2))
+    >>> ax = env.plot(data=(res.problem.experiments[0].t, res.problem.experiments[0].data[:, 0]))
+
     ```
     """
-    if names is None:
-        if not isinstance(samples, Mapping):
-            raise ProblemDefinitionError("give names= (the parameters to take from the samples)")
-        names = list(samples)
-    values = from_samples(samples, names, n=n, seed=seed)
+    from ..identifiability import ProfileResult
+
+    envelope = isinstance(samples, ProfileResult)
+    if envelope:
+        values, fixed = _profile_values(samples, names)
+        constants = {**fixed, **(constants or {})}
+    else:
+        values = from_samples(samples, scalar_names(samples) if names is None else names, n=n, seed=seed)
     ens = simulate_ensemble(model, values, t, y0, constants=constants, **simulate_kwargs)
     if isinstance(observable, str):
         series = ens.state(observable)
@@ -113,8 +139,27 @@ def prediction_bands(
     good = ens.ok & np.all(np.isfinite(series), axis=1)
     if not good.any():
         raise ProblemDefinitionError("every sampled simulation failed; no band can be drawn")
-    q = np.asarray(sorted(quantiles), dtype=float)
+    q = np.array([0.0, 0.5, 1.0]) if envelope else np.asarray(sorted(quantiles), dtype=float)
     return PredictionBands(
         t=ens.t, quantiles=q, values=np.quantile(series[good], q, axis=0), name=label,
         n_samples=int(good.sum()), n_failed=int((~good).sum()),
+        kind=f"profile envelope ({samples.alpha:.0%})" if envelope else "quantiles",
     )
+
+
+def _profile_values(pr: Any, names: Sequence[str] | None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Natural-scale parameter sets along the profiles inside the confidence region
+    (the crossings included), and the problem's fixed parameters."""
+    if pr.result is None:
+        raise ProblemDefinitionError("the ProfileResult carries no FitResult (result=None)")
+    problem = pr.result.problem
+    chosen = list(pr.profiles) if names is None else list(names)
+    unknown = [k for k in chosen if k not in pr.profiles]
+    if unknown:
+        raise ProblemDefinitionError(f"no profile for {unknown}; profiled: {list(pr.profiles)}")
+    xs = np.concatenate([pr.profiles[k].within(pr.threshold, pr.optimum) for k in chosen])
+    natural = [problem.to_natural(x) for x in xs]
+    free = problem.parameter_names
+    values = {k: np.array([d[k] for d in natural]) for k in free}
+    fixed = {k: float(v) for k, v in natural[0].items() if k not in free}
+    return values, fixed

@@ -129,7 +129,8 @@ class OutcomeClassifier:
 
     **Attributes:** `accuracy` (held-out), `confusion` (rows: true class, columns: predicted,
     ordered as `classes`), `classes`, `parameters`, `property`, `ensemble` (the simulations it
-    was trained and tested on), `train_index`, `test_index`.
+    was trained and tested on), `train_index`, `test_index`. Built by `classify_outcomes`
+    (see its example).
     """
 
     estimator: Any
@@ -235,11 +236,18 @@ def classify_outcomes(
     **Example:**
 
     ```python
-    from scimlkit import fit
-    from scimlkit.fit.explore import classify_outcomes, oscillates
-    clf = classify_outcomes(hopf, [fit.Parameter("mu", bounds=(-1, 1)), fit.Parameter("omega", bounds=(0.5, 2))],
-                            oscillates("x"), t=np.linspace(0, 60, 601), y0=[0.1, 0.0], n=1500)
-    print(clf.summary()); clf.plot_regions("mu", "omega")
+    >>> import numpy as np
+    >>> from scimlkit import fit
+    >>> from scimlkit.fit.explore import classify_outcomes, crosses
+    >>> growth = fit.ODEModel(lambda t, y, p: p["k"] * y, states=["y"])
+    >>> ps = [fit.Parameter("k", bounds=(-1, 1)), fit.Parameter("noise", bounds=(0, 1))]
+    >>> clf = classify_outcomes(growth, ps, crosses("y", 2.0), t=np.linspace(0, 5, 51), y0=[1.0], n=256)
+    >>> bool(clf.accuracy > 0.9), clf.confusion.shape  # y(5) = exp(5 k) > 2 iff k > ln(2) / 5
+    (True, (2, 2))
+    >>> clf.predict({"k": [-0.5, 0.5], "noise": [0.5, 0.5]}).tolist()
+    [False, True]
+    >>> ax = clf.plot_regions("k", "noise")
+
     ```
     """
     free = [p for p in parameters if p.estimate]
@@ -272,7 +280,8 @@ def _isnan(values: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Surrogate:
-    """A regression surrogate of a continuous property; `r2` on held-out simulations."""
+    """A regression surrogate of a continuous property; `r2` on held-out simulations.
+    Built by `fit_surrogate` (see its example)."""
 
     estimator: Any
     parameters: list[Parameter]
@@ -310,8 +319,15 @@ def fit_surrogate(
     **Example:**
 
     ```python
-    sur = fit_surrogate(logistic, params, final_value("N"), t=np.linspace(0, 50, 101), y0=[0.1], n=300)
-    sur.r2, sur.predict({"r": [1.0], "K": [5.0]})
+    >>> import numpy as np
+    >>> from scimlkit import fit
+    >>> from scimlkit.fit.explore import final_value, fit_surrogate
+    >>> decay = fit.ODEModel(lambda t, y, p: -p["k"] * y, states=["A"])
+    >>> sur = fit_surrogate(decay, [fit.Parameter("k", bounds=(0.1, 1.0))], final_value("A"),
+    ...                     t=[0.0, 1.0], y0=[1.0], n=64)
+    >>> bool(sur.r2 > 0.999), np.round(sur.predict({"k": [0.5]}), 3).tolist()  # exp(-0.5)
+    (True, [0.607])
+
     ```
     """
     free = [p for p in parameters if p.estimate]

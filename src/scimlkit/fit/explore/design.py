@@ -29,7 +29,21 @@ def _free(parameters: Sequence[Parameter]) -> list[Parameter]:
 
 
 def unit_to_natural(unit: np.ndarray, parameters: Sequence[Parameter]) -> dict[str, np.ndarray]:
-    """Map points of the unit cube `(n, d)` to natural-scale values of the `d` free parameters."""
+    """Map points of the unit cube `(n, d)` to natural-scale values of the `d` free parameters.
+
+    Each coordinate is uniform on the parameter's estimation scale (log-uniform for `"log10"`).
+
+    **Example:**
+
+    ```python
+    >>> from scimlkit import fit
+    >>> from scimlkit.fit.explore import unit_to_natural
+    >>> ps = [fit.Parameter("k", bounds=(0.01, 100), scale="log10"), fit.Parameter("a", bounds=(0, 2))]
+    >>> {k: v.round(6).tolist() for k, v in unit_to_natural([[0.5, 0.25]], ps).items()}
+    {'k': [1.0], 'a': [0.5]}
+
+    ```
+    """
     free = _free(parameters)
     unit = np.atleast_2d(np.asarray(unit, dtype=float))
     if unit.shape[1] != len(free):
@@ -42,7 +56,19 @@ def unit_to_natural(unit: np.ndarray, parameters: Sequence[Parameter]) -> dict[s
 
 
 def natural_to_unit(values: Mapping[str, Any], parameters: Sequence[Parameter]) -> np.ndarray:
-    """Inverse of `unit_to_natural`: `(n, d)` coordinates in the unit cube."""
+    """Inverse of `unit_to_natural`: `(n, d)` coordinates in the unit cube.
+
+    **Example:**
+
+    ```python
+    >>> from scimlkit import fit
+    >>> from scimlkit.fit.explore import natural_to_unit
+    >>> ps = [fit.Parameter("k", bounds=(0.01, 100), scale="log10")]
+    >>> natural_to_unit({"k": [0.1, 1.0]}, ps).round(6).tolist()
+    [[0.25], [0.5]]
+
+    ```
+    """
     free = _free(parameters)
     cols = []
     for p in free:
@@ -94,6 +120,28 @@ def sample_parameters(
     else:
         raise ProblemDefinitionError(f"unknown design {design!r}; choose one of {DESIGNS}")
     return unit_to_natural(unit, free)
+
+
+def scalar_names(samples: Any) -> list[str]:
+    """Names of the scalar parameters in posterior samples (variables with only chain and
+    draw dimensions of an ArviZ `InferenceData`, or the keys of a dict).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore.design import scalar_names
+    >>> scalar_names({"k": np.ones((2, 5)), "sigma": np.ones(10)})
+    ['k', 'sigma']
+
+    ```
+    """
+    posterior = getattr(samples, "posterior", None)
+    if posterior is None:
+        if not isinstance(samples, Mapping):
+            raise ProblemDefinitionError("samples must be an ArviZ InferenceData or a dict of arrays")
+        return list(samples)
+    return [str(k) for k, v in posterior.data_vars.items() if set(v.dims) <= {"chain", "draw"}]
 
 
 def from_samples(samples: Any, names: Sequence[str], n: int | None = None, seed: int | None = 0) -> dict[str, np.ndarray]:

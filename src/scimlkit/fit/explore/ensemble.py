@@ -29,7 +29,7 @@ from ..simulate import (
     reverse_adjoint,
     solve,
 )
-from .design import from_samples, sample_parameters
+from .design import from_samples, sample_parameters, scalar_names
 
 Y0 = Sequence[float] | np.ndarray | Callable[[Mapping[str, Any]], Any] | Mapping[str, Any]
 
@@ -46,6 +46,17 @@ class Ensemble:
     - `params`: natural-scale parameter values `{name: (n,)}` (the varied ones).
     - `state_names`: names of the `S` states.
     - `seconds`: wall time of the simulations (compile included).
+
+    Example:
+        >>> import numpy as np
+        >>> from scimlkit import fit
+        >>> from scimlkit.fit.explore import simulate_ensemble, final_value
+        >>> model = fit.ODEModel(lambda t, y, p: -p["k"] * y, states=["A"])
+        >>> ens = simulate_ensemble(model, [fit.Parameter("k", bounds=(0.5, 2.0))], [0.0, 1.0], [1.0], n=8)
+        >>> len(ens), ens.states.shape, bool(ens.ok.all())
+        (8, (8, 2, 1), True)
+        >>> bool(np.allclose(ens.evaluate(final_value("A")), np.exp(-ens.params["k"]), rtol=1e-5))
+        True
     """
 
     t: np.ndarray
@@ -148,16 +159,16 @@ def _batched_solver(job: _Job) -> Callable:
     return lambda values: compiled(values, *args)
 
 
-def _run_chunks(job: _Job, chunks: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _run_chunks(job: _Job, chunks: list[tuple[int, np.ndarray]]) -> list[tuple[int, np.ndarray, np.ndarray]]:
     run = _batched_solver(job)
     out = []
-    for chunk in chunks:
+    for index, chunk in chunks:
         n = len(chunk)
         padded = chunk if n == job.chunk_size else np.concatenate([chunk, np.repeat(chunk[-1:], job.chunk_size - n, 0)])
         ys, ok = run(jnp.asarray(padded))
         ys, ok = np.array(ys[:n]), np.array(ok[:n])
         ys[~ok] = np.nan
-        out.append((ys, ok))
+        out.append((index, ys, ok))
     return out
 
 
@@ -187,7 +198,9 @@ def simulate_ensemble(
     - `params`: either the parameter sets themselves (`{name: array (n,)}`, or posterior
       samples: an ArviZ `InferenceData`), or a list of `fit.Parameter`s to draw `n` sets from
       with `design` (`"sobol"`, `"lhs"`, `"uniform"`, `"grid"`); fixed parameters
-      (`estimate=False`) become constants.
+      (`estimate=False`) become constants. With `InferenceData`, every scalar posterior
+      variable is passed to the model (`n` draws at most, if given); the RHS ignores
+      those it does not use.
     - `t`: save times; `y0`: the initial state (numbers, `{state: number or parameter name}`,
       or a callable `y0(p)`); `t0`: start time (default `t[0]`).
     - `constants`: further fixed values passed to the RHS in `p`.
@@ -219,8 +232,8 @@ def simulate_ensemble(
         if n is None:
             raise ProblemDefinitionError("give n= (how many parameter sets to draw) with a list of Parameters")
         values = sample_parameters(params, n, design, seed)
-    elif hasattr(params, "posterior"):
-        raise ProblemDefinitionError("for posterior samples use from_samples(idata, names) and pass the dict")
+    elif hasattr(params, "posterior"):  # ArviZ InferenceData from fit.sample: every scalar variable
+        values = from_samples(params, scalar_names(params), n=n, seed=seed)
     elif isinstance(params, Mapping):
         values = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in params.items()}
     else:
@@ -240,12 +253,13 @@ def simulate_ensemble(
         constants={k: float(v) for k, v in constants.items()}, names=names,
         settings=SolverSettings(solver=solver, rtol=rtol, atol=atol, max_steps=max_steps), chunk_size=chunk_size,
     )
-    chunks = [matrix[i : i + chunk_size] for i in range(0, total, chunk_size)]
+    chunks = [(i, matrix[i : i + chunk_size]) for i in range(0, total, chunk_size)]
     start = time.perf_counter()
-    parts = map_chunks(engine, _run_chunks, job, chunks)
+    # engines hand chunks to workers round-robin: put the pieces back in order by offset
+    parts = sorted(map_chunks(engine, _run_chunks, job, chunks), key=lambda part: part[0])
     seconds = time.perf_counter() - start
-    states = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, len(ts), len(model.states)))
-    ok = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, bool)
+    states = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, len(ts), len(model.states)))
+    ok = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, bool)
     return Ensemble(
         t=ts, states=states, ok=ok, params=values, state_names=tuple(model.states), seconds=seconds,
         settings={"solver": solver, "rtol": rtol, "atol": atol, "max_steps": max_steps, "chunk_size": chunk_size, "design": design, "seed": seed},

@@ -64,8 +64,16 @@ class Property:
     batched: bool = False
     failed_value: Any = None
 
-    def __call__(self, t: np.ndarray, y: np.ndarray) -> Any:
-        return self.fn(t, y)
+    def __call__(self, t: np.ndarray, y: np.ndarray, state_names: tuple[str, ...] | None = None) -> Any:
+        """The property of one solution `y` `(T, S)` at times `t` (`state_names` lets
+        built-ins find states by name; without it, give them a state index)."""
+        if not self.batched:
+            return self.fn(t, y)
+        y = np.asarray(y, dtype=float)
+        y = y[:, None] if y.ndim == 1 else y
+        names = tuple(state_names) if state_names is not None else tuple(str(i) for i in range(y.shape[-1]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(self.fn(np.asarray(t, dtype=float), y[None], names))[0]
 
     @property
     def fill(self) -> Any:
@@ -75,7 +83,20 @@ class Property:
 
 
 def evaluate_property(prop: Property | Callable[..., Any], ensemble: Ensemble) -> np.ndarray:
-    """Values of `prop` for every member of `ensemble` (`(n,)`)."""
+    """Values of `prop` for every member of `ensemble` (`(n,)`).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import Ensemble, evaluate_property, final_value
+    >>> t = np.array([0.0, 1.0])
+    >>> ens = Ensemble(t, np.array([[[1.0], [2.0]], [[1.0], [np.nan]]]), np.array([True, False]), {}, ("x",))
+    >>> evaluate_property(final_value("x"), ens).tolist()  # a failed run is NaN
+    [2.0, nan]
+
+    ```
+    """
     if not isinstance(prop, Property):
         prop = Property(prop, name=getattr(prop, "__name__", "property"))
     if not prop.batched:
@@ -135,6 +156,17 @@ def oscillates(
     the window before it: sustained means `amp_last >= (1 - decay_tolerance) * amp_prev`,
     `amp_last > min_amplitude` and at least two upward crossings of the mean (a period).
     Simulate long enough for transients to settle.
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import oscillates
+    >>> t = np.linspace(0, 40, 801)
+    >>> bool(oscillates(0)(t, np.sin(t))), bool(oscillates(0)(t, np.exp(-0.3 * t) * np.sin(t)))
+    (True, False)
+
+    ```
     """
     pick = _column(state)
 
@@ -145,29 +177,70 @@ def oscillates(
     return Property(batched, name=f"oscillates({state})", kind="categorical", batched=True)
 
 
-def period(state: str | int, *, window: float = 0.25) -> Property:
-    """Mean period of the oscillation of `state` over the last `2 * window` of the span (NaN if none)."""
+def period(state: str | int, *, window: float = 0.25, min_amplitude: float = 1e-6) -> Property:
+    """Mean period of the oscillation of `state` over the last `2 * window` of the span: NaN if
+    there is none (fewer than two upward crossings of the mean, or a peak-to-peak range of
+    at most `min_amplitude` in the last `window`, as after a decay to rest).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import period
+    >>> t = np.linspace(0, 40, 4001)
+    >>> round(float(period(0)(t, np.sin(2 * np.pi * t / 5))), 3)
+    5.0
+
+    ```
+    """
     pick = _column(state)
 
     def batched(t, Y, names):
-        return _extrema_stats(t, pick(Y, names), window)[2]
+        amp_last, _, periods, _ = _extrema_stats(t, pick(Y, names), window)
+        return np.where(amp_last > min_amplitude, periods, np.nan)
 
     return Property(batched, name=f"period({state})", batched=True)
 
 
-def amplitude(state: str | int, *, window: float = 0.25) -> Property:
-    """Half the peak-to-peak range of `state` over the last `window` of the span."""
+def amplitude(state: str | int, *, window: float = 0.25, min_amplitude: float = 1e-6) -> Property:
+    """Half the peak-to-peak range of `state` over the last `window` of the span; NaN where
+    `period` finds no oscillation.
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import amplitude
+    >>> t = np.linspace(0, 40, 4001)
+    >>> round(float(amplitude("x")(t, 3 + 2 * np.sin(t)[:, None], ("x",))), 3)
+    2.0
+
+    ```
+    """
     pick = _column(state)
 
     def batched(t, Y, names):
-        return 0.5 * _extrema_stats(t, pick(Y, names), window)[0]
+        amp_last, _, periods, _ = _extrema_stats(t, pick(Y, names), window)
+        return np.where((amp_last > min_amplitude) & np.isfinite(periods), 0.5 * amp_last, np.nan)
 
     return Property(batched, name=f"amplitude({state})", batched=True)
 
 
 def steady_state(state: str | int | None = None, *, window: float = 0.1, rtol: float = 1e-3, atol: float = 1e-8) -> Property:
     """True if the state (all states if None) varies by less than `atol + rtol * |value|`
-    over the last `window` of the span."""
+    over the last `window` of the span.
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import steady_state
+    >>> t = np.linspace(0, 40, 401)
+    >>> bool(steady_state()(t, 5 - np.exp(-t))), bool(steady_state()(t, np.sin(t)))
+    (True, False)
+
+    ```
+    """
     pick = _column(state) if state is not None else None
 
     def batched(t, Y, names):
@@ -180,19 +253,54 @@ def steady_state(state: str | int | None = None, *, window: float = 0.1, rtol: f
 
 
 def final_value(state: str | int) -> Property:
-    """The value of `state` at the last save time."""
+    """The value of `state` at the last save time.
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import final_value
+    >>> float(final_value(1)(np.array([0.0, 1.0]), np.array([[1.0, 2.0], [3.0, 4.0]])))
+    4.0
+
+    ```
+    """
     pick = _column(state)
     return Property(lambda t, Y, names: pick(Y, names)[:, -1], name=f"final({state})", batched=True)
 
 
 def peak_time(state: str | int) -> Property:
-    """The save time at which `state` is largest (refine with finer `t`)."""
+    """The save time at which `state` is largest (refine with finer `t`).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import peak_time
+    >>> t = np.linspace(0, 10, 1001)
+    >>> float(peak_time(0)(t, t * np.exp(-t)))  # maximum of t e^-t at t = 1
+    1.0
+
+    ```
+    """
     pick = _column(state)
     return Property(lambda t, Y, names: t[np.nanargmax(np.nan_to_num(pick(Y, names), nan=-np.inf), axis=1)], name=f"peak_time({state})", batched=True)
 
 
 def peak_value(state: str | int) -> Property:
-    """The largest value of `state` over the save times."""
+    """The largest value of `state` over the save times.
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import peak_value
+    >>> t = np.linspace(0, 10, 1001)
+    >>> round(float(peak_value(0)(t, t * np.exp(-t))), 6)  # 1/e
+    0.367879
+
+    ```
+    """
     pick = _column(state)
     return Property(lambda t, Y, names: np.nanmax(pick(Y, names), axis=1), name=f"peak({state})", batched=True)
 
@@ -209,7 +317,19 @@ def _crossings(x: np.ndarray, threshold: float, direction: str) -> np.ndarray:
 
 
 def crosses(state: str | int, threshold: float, *, direction: str = "either") -> Property:
-    """True if `state` crosses `threshold` between two save times (`direction`: up/down/either)."""
+    """True if `state` crosses `threshold` between two save times (`direction`: up/down/either).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import crosses
+    >>> t = np.linspace(0, 5, 51)
+    >>> bool(crosses(0, 0.5)(t, np.exp(-t))), bool(crosses(0, 0.5, direction="up")(t, np.exp(-t)))
+    (True, False)
+
+    ```
+    """
     pick = _column(state)
     return Property(
         lambda t, Y, names: _crossings(pick(Y, names), threshold, direction).any(axis=1),
@@ -218,7 +338,19 @@ def crosses(state: str | int, threshold: float, *, direction: str = "either") ->
 
 
 def crossing_time(state: str | int, threshold: float, *, direction: str = "either") -> Property:
-    """First time `state` crosses `threshold`, linearly interpolated between save times (NaN if never)."""
+    """First time `state` crosses `threshold`, linearly interpolated between save times (NaN if never).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import crossing_time
+    >>> t = np.linspace(0, 5, 51)
+    >>> float(crossing_time(0, 1.5)(t, 2 * t))
+    0.75
+
+    ```
+    """
     pick = _column(state)
 
     def batched(t, Y, names):
@@ -236,7 +368,19 @@ def crossing_time(state: str | int, threshold: float, *, direction: str = "eithe
 
 
 def blows_up(limit: float = 1e6) -> Property:
-    """True if the integration failed or any state's magnitude exceeded `limit`."""
+    """True if the integration failed or any state's magnitude exceeded `limit`.
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from scimlkit.fit.explore import blows_up
+    >>> t = np.linspace(0, 0.9, 10)
+    >>> bool(blows_up(1e6)(t, 1 / (1 - t))), bool(blows_up(5.0)(t, 1 / (1 - t)))
+    (False, True)
+
+    ```
+    """
 
     def batched(t, Y, names):
         with np.errstate(invalid="ignore"):

@@ -33,7 +33,15 @@ Evaluate = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 @dataclass
 class SobolIndices:
-    """First-order (`first`) and total (`total`) Sobol indices with bootstrap confidence intervals."""
+    """First-order (`first`) and total (`total`) Sobol indices with bootstrap confidence intervals.
+
+    Example:
+        >>> from scimlkit import fit
+        >>> from scimlkit.fit.explore import sobol_indices
+        >>> s = sobol_indices(lambda p: p["a"] * p["b"], [fit.Parameter(k, bounds=(0, 1)) for k in "ab"], n=1024)
+        >>> s.first_ci.shape, "ST" in s.summary()
+        ((2, 2), True)
+    """
 
     names: list[str]
     first: np.ndarray
@@ -159,24 +167,58 @@ def sobol_indices(
 
 @dataclass
 class MorrisResult:
-    """Morris elementary effects: `mu_star` (importance), `mu` (signed), `sigma` (non-linearity)."""
+    """Morris elementary effects: `mu_star` (importance), `mu` (signed), `sigma` (non-linearity),
+    and `mu_star_ci` `(d, 2)`, a bootstrap confidence interval of `mu_star` over the trajectories
+    (as SALib's `mu_star_conf`, but as an interval).
+
+    Example:
+        >>> from scimlkit import fit
+        >>> from scimlkit.fit.explore import morris
+        >>> m = morris(lambda p: 3 * p["a"], [fit.Parameter(k, bounds=(0, 1)) for k in "ab"])
+        >>> m.mu_star.tolist(), m.mu_star_ci.tolist()  # a linear effect is the same on every path
+        ([3.0, 0.0], [[3.0, 3.0], [0.0, 0.0]])
+    """
 
     names: list[str]
     mu: np.ndarray
     mu_star: np.ndarray
     sigma: np.ndarray
     evaluations: int
+    mu_star_ci: np.ndarray | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def ranking(self) -> list[str]:
         """Parameter names by decreasing `mu_star`."""
         return [self.names[i] for i in np.argsort(-self.mu_star)]
 
-    def plot(self, ax: Any = None) -> Any:
-        """The classic (mu*, sigma) scatter, one labelled point per parameter."""
+    def summary(self) -> str:
+        """A table of mu*, its interval, mu and sigma per parameter."""
+        ci = self.mu_star_ci if self.mu_star_ci is not None else np.stack([self.mu_star, self.mu_star], -1)
+        lines = [f"Morris screening ({self.evaluations} evaluations, {self.settings.get('confidence', 0.95):.0%} bootstrap CI)",
+                 f"{'parameter':>14} {'mu*':>9} {'mu* CI':>21} {'mu':>9} {'sigma':>9}"]
+        for i, k in enumerate(self.names):
+            lines.append(f"{k:>14} {self.mu_star[i]:9.4g} [{ci[i, 0]:9.4g},{ci[i, 1]:9.4g}] "
+                         f"{self.mu[i]:9.4g} {self.sigma[i]:9.4g}")
+        return "\n".join(lines)
+
+    def plot(self, ax: Any = None, kind: str = "bar") -> Any:
+        """`kind="bar"`: mu* per parameter with its confidence interval; `"scatter"`: the
+        classic (mu*, sigma) plane, one labelled point per parameter."""
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(4.5, 3.5))
+            _, ax = plt.subplots(figsize=(1.0 * len(self.names) + 2, 3.5) if kind == "bar" else (4.5, 3.5))
+        if kind == "bar":
+            x = np.arange(len(self.names))
+            err = None
+            if self.mu_star_ci is not None:
+                err = np.abs(np.stack([self.mu_star - self.mu_star_ci[:, 0], self.mu_star_ci[:, 1] - self.mu_star]))
+            ax.bar(x, self.mu_star, 0.6, yerr=err, capsize=3)
+            ax.set_xticks(x, self.names)
+            ax.set_ylabel("mu* (Morris)")
+            return ax
+        if kind != "scatter":
+            raise ProblemDefinitionError(f"kind must be 'bar' or 'scatter', not {kind!r}")
         ax.scatter(self.mu_star, self.sigma)
         for k, x, y in zip(self.names, self.mu_star, self.sigma, strict=True):
             ax.annotate(k, (x, y), textcoords="offset points", xytext=(4, 4))
@@ -186,12 +228,20 @@ class MorrisResult:
 
 
 def morris(
-    evaluate: Evaluate, parameters: Sequence[Parameter], *, trajectories: int = 20, levels: int = 4, seed: int = 0
+    evaluate: Evaluate,
+    parameters: Sequence[Parameter],
+    *,
+    trajectories: int = 20,
+    levels: int = 4,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> MorrisResult:
     """Morris screening with `trajectories` random one-at-a-time paths on a `levels`-level grid.
 
     Effects are measured in the unit cube of the parameters' estimation scales (so they are
-    comparable across parameters).
+    comparable across parameters). `mu_star_ci` is a percentile bootstrap interval of
+    `mu_star` over the trajectories (`bootstrap` resamples, level `confidence`).
 
     **Example:**
 
@@ -224,9 +274,19 @@ def morris(
     effects = np.zeros((trajectories, d))
     for r, (_, order) in enumerate(paths):
         effects[r, order] = np.diff(y[r]) / delta
+    mu_star = np.abs(effects).mean(0)
+    if bootstrap:
+        rows = rng.integers(0, trajectories, (bootstrap, trajectories))
+        boot = np.abs(effects)[rows].mean(axis=1)  # (bootstrap, d)
+        alpha = (1 - confidence) / 2
+        ci = np.quantile(boot, [alpha, 1 - alpha], axis=0).T
+    else:
+        ci = np.stack([mu_star, mu_star], axis=-1)
     return MorrisResult(
-        names=[p.name for p in free], mu=effects.mean(0), mu_star=np.abs(effects).mean(0),
+        names=[p.name for p in free], mu=effects.mean(0), mu_star=mu_star,
         sigma=effects.std(0, ddof=1) if trajectories > 1 else np.zeros(d), evaluations=len(points),
+        mu_star_ci=ci, settings={"trajectories": trajectories, "levels": levels, "bootstrap": bootstrap,
+                                 "confidence": confidence, "seed": seed},
     )
 
 
@@ -250,19 +310,31 @@ def sensitivity(
     **Example:**
 
     ```python
-    s = sensitivity(model, params, final_value("x"), t=np.linspace(0, 10, 11), y0=[1.0], n=1024)
-    print(s.summary()); s.plot()
+    >>> import numpy as np
+    >>> from scimlkit import fit
+    >>> from scimlkit.fit.explore import final_value, sensitivity
+    >>> model = fit.ODEModel(lambda t, y, p: -p["k"] * y, states=["A"])
+    >>> ps = [fit.Parameter("k", bounds=(0.1, 1.0)), fit.Parameter("unused", bounds=(0.0, 1.0))]
+    >>> s = sensitivity(model, ps, final_value("A"), t=[0.0, 1.0], y0=[1.0], n=256)
+    >>> np.round(s.total, 1).tolist()  # A(1) = exp(-k) depends on k alone
+    [1.0, 0.0]
+    >>> m = sensitivity(model, ps, final_value("A"), t=[0.0, 1.0], y0=[1.0], method="morris")
+    >>> m.ranking()
+    ['k', 'unused']
+
     ```
     """
-    method_keys = {"sobol": ("bootstrap", "confidence"), "morris": ("trajectories", "levels")}
+    method_keys = {"sobol": ("bootstrap", "confidence"), "morris": ("trajectories", "levels", "bootstrap", "confidence")}
     if method not in method_keys:
         raise ProblemDefinitionError(f"method must be 'sobol' or 'morris', not {method!r}")
     method_kwargs = {k: kwargs.pop(k) for k in method_keys[method] if k in kwargs}
     prop = property if isinstance(property, Property) else Property(property)
     constants = {p.name: float(p.value) for p in parameters if not p.estimate}  # type: ignore[arg-type]
 
+    constants.update(kwargs.pop("constants", None) or {})
+
     def evaluate(values: Mapping[str, np.ndarray]) -> np.ndarray:
-        ens = simulate_ensemble(model, dict(values), t, y0, constants={**constants, **kwargs.pop("constants", {})}, **kwargs)
+        ens = simulate_ensemble(model, dict(values), t, y0, constants=constants, **kwargs)
         return evaluate_property(prop, ens).astype(float)
 
     if method == "sobol":
