@@ -321,3 +321,15 @@ def test_unsupported_variants_of_known_ops(tmp_path):
     with pytest.raises(UnsupportedOperatorError, match="layout NHWC") as info:
         read_mxnet(path, weights=params)
     assert [u.op_type for u in info.value.unsupported] == ["Convolution"]
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_params_files_written_by_mxnet(version):
+    # every dtype MXNet saves; V3 (NumPy shape semantics) includes a 0-d array
+    got = read_params((MX / f"formats_{version}.params").read_bytes())
+    want = np.load(MX / f"formats_{version}.npz")
+    assert sorted(got) == sorted(k.replace("__", ":") for k in want.files)
+    for key in want.files:
+        value = got[key.replace("__", ":")]
+        assert value.dtype == want[key].dtype
+        np.testing.assert_array_equal(value, want[key])
