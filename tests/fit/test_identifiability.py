@@ -103,3 +103,23 @@ def test_plots_write_png_files(zoo, tmp_path, decay_fit):
 def test_profile_rejects_unknown_names(decay_fit):
     with pytest.raises(fit.MethodError, match="cannot profile"):
         fit.profile(decay_fit, ["nope"])
+
+
+@pytest.mark.parametrize("method", ["lm", "lbfgs"])
+def test_sum_of_squares_gives_the_same_estimate_and_intervals(decay_fit, method):
+    """SSR = 2 (NLL - const): same optimum, and profiles/Fisher undo the factor 2, so the
+    intervals equal the closed-form likelihood-ratio ones of the NLL fit."""
+    base = decay_fit.problem
+    pr = fit.Problem(base.model, base.experiments, base.parameters, base.observables, objective="sum_of_squares")
+    res = fit.estimate(pr, method, starts=2)
+    e = pr.experiments[0]
+
+    def ssr(k):
+        return np.sum(((e.data[:, 0] - 2.0 * np.exp(-k * e.t)) / 0.01) ** 2)
+
+    k_ssr = optimize.minimize_scalar(ssr, bounds=(0.3, 0.7), method="bounded", options={"xatol": 1e-12}).x
+    assert res.params["k"] == pytest.approx(k_ssr, rel=1e-5)
+    assert res.objective == pytest.approx(ssr(k_ssr), rel=1e-6)
+    if method == "lm":
+        np.testing.assert_allclose(fit.profile(res).intervals["k"], fit.profile(decay_fit).intervals["k"], rtol=2e-4)
+        np.testing.assert_allclose(fit.fisher(res).sd, fit.fisher(decay_fit).sd, rtol=1e-4)

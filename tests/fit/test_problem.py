@@ -174,3 +174,33 @@ def test_problem_pickles_without_compiled_state():
     clone = pickle.loads(pickle.dumps(pr))
     assert "compiled" not in clone.__dict__
     assert clone.compiled.objective(clone.x0) == pytest.approx(f)
+
+
+def test_sum_of_squares_objective_is_the_weighted_ssr():
+    """objective='sum_of_squares' is sum(((y - m) / sigma)^2), computed here from the closed form."""
+    rng = np.random.default_rng(3)
+    y = np.exp(-0.5 * T) + 0.02 * rng.standard_normal(T.size)
+    y[4] = np.nan
+    model = fit.ODEModel(decay, ["A"])
+    par = [fit.Parameter("k", (0.1, 1), "log10")]
+    ok = np.isfinite(y)
+    for sigma in (1.0, 0.02):
+        pr = fit.Problem(model, fit.Experiment(T, y, y0=[1.0], noise=fit.Gaussian(sigma)), par, objective="sum_of_squares")
+        ssr = np.sum(((y[ok] - np.exp(-0.45 * T[ok])) / sigma) ** 2)
+        assert pr.compiled.objective(pr.from_natural({"k": 0.45})) == pytest.approx(ssr, rel=1e-7)
+        assert pr.compiled.objective_offset(pr.from_natural({"k": 0.45})) == pytest.approx(0.0, abs=1e-9)
+    lognormal = fit.Problem(model, fit.Experiment(T[ok], y[ok], y0=[1.0], noise=fit.LogNormal(0.1)), par,
+                            objective="sum_of_squares")
+    expected = np.sum(((np.log(y[ok]) + 0.45 * T[ok]) / 0.1) ** 2)
+    assert lognormal.compiled.objective(lognormal.from_natural({"k": 0.45})) == pytest.approx(expected, rel=1e-7)
+
+
+def test_sum_of_squares_refuses_estimated_noise_and_laplace():
+    model = fit.ODEModel(decay, ["A"])
+    with pytest.raises(fit.ProblemDefinitionError, match="cannot estimate the noise scale 's'"):
+        fit.Problem(model, _exp(noise=fit.Gaussian("s")), [fit.Parameter("k", (0.1, 1)), fit.Parameter("s", (0.01, 1))],
+                    objective="sum_of_squares")
+    with pytest.raises(fit.ProblemDefinitionError, match="Laplace"):
+        fit.Problem(model, _exp(noise=fit.Laplace(0.1)), [fit.Parameter("k", (0.1, 1))], objective="sum_of_squares")
+    with pytest.raises(fit.ProblemDefinitionError, match="objective must be"):
+        fit.Problem(model, _exp(), [fit.Parameter("k", (0.1, 1))], objective="l2")

@@ -3,7 +3,8 @@
 - `profile(result)`: for each parameter, fix it at a sequence of values on its estimation
   scale, re-optimize all others (warm-started from the previous point) and record the
   objective. The likelihood-ratio confidence interval is where the profile rises
-  `chi2.ppf(alpha, 1) / 2` above the optimum (the objective is a negative log-likelihood).
+  `chi2.ppf(alpha, 1) / 2` above the optimum (the objective is a negative log-likelihood;
+  `chi2.ppf(alpha, 1)` for `objective="sum_of_squares"`, which is twice that).
   A side that never rises that far within the bounds is *practically non-identifiable*:
   its interval end is reported as `inf`/`-inf`.
 - `fisher(result)`: the observed Fisher information (Gauss-Newton `J^T J` where the objective
@@ -244,7 +245,8 @@ def profile(
     unknown = [n for n in chosen if n not in names]
     if unknown:
         raise MethodError(f"cannot profile {unknown}: not estimated parameters ({names})")
-    threshold = float(stats.chi2.ppf(alpha, 1) / 2.0)
+    # the objective is objective_scale * (negative log-posterior) + const
+    threshold = float(stats.chi2.ppf(alpha, 1) / 2.0) * float(getattr(problem, "objective_scale", 1.0))
     payload = (problem, np.asarray(result.x), float(result.objective), threshold, max_steps, step)
     profs = map_chunks(engine, _profile_chunk, payload, [names.index(n) for n in chosen])
     return ProfileResult({p.name: p for p in profs}, alpha, threshold, float(result.objective), result)
@@ -318,6 +320,7 @@ def fisher(result: FitResult, *, alpha: float = 0.95, kind: str = "auto") -> Unc
         info = 0.5 * (info + info.T)
     else:
         raise MethodError(f"kind must be 'auto', 'gauss-newton' or 'hessian', not {kind!r}")
+    info = info / float(getattr(problem, "objective_scale", 1.0))  # e.g. sum of squares = 2 nll
     cov = np.linalg.pinv(info, hermitian=True)
     sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     eig = np.linalg.eigvalsh(info)

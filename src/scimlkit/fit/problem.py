@@ -349,6 +349,10 @@ class Problem:
     - `gradient`: `"auto"`, `"forward"` or `"reverse"`: how derivatives are taken through the
       solver. `"auto"` uses forward mode (`diffrax.ForwardMode`) for up to 12 parameters and
       reverse mode (`RecursiveCheckpointAdjoint`) above.
+    - `objective`: `"nll"` (default: negative log-likelihood, normalization constants
+      included) or `"sum_of_squares"` (`sum(((y - m) / sigma)**2)`, DiffEqParamEstim's
+      `L2Loss`; every noise scale must be known). Both have the same minimizer; profiles and
+      Fisher intervals account for the factor 2 between them (`objective_scale`).
     - `name`: a label.
     """
 
@@ -365,6 +369,7 @@ class Problem:
         atol: float = 1e-10,
         max_steps: int = 20_000,
         gradient: Literal["auto", "forward", "reverse"] = "auto",
+        objective: Literal["nll", "sum_of_squares"] = "nll",
         name: str | None = None,
     ) -> None:
         if not isinstance(model, ODEModel):
@@ -395,6 +400,10 @@ class Problem:
         if gradient not in ("auto", "forward", "reverse"):
             raise ProblemDefinitionError("gradient must be 'auto', 'forward' or 'reverse'")
         self.gradient_mode = gradient
+        if objective not in ("nll", "sum_of_squares"):
+            raise ProblemDefinitionError(f"objective must be 'nll' or 'sum_of_squares', not {objective!r}")
+        self.objective_kind = objective
+        self.objective_scale = 2.0 if objective == "sum_of_squares" else 1.0
 
         self._free = [p for p in self.parameters if p.estimate]
         if not self._free:
@@ -406,6 +415,27 @@ class Problem:
         self._y0 = [self._prepare_y0(e) for e in self.experiments]
         self._trial_evaluation()
         self.solver_name, (self._solver, self._split) = self._choose_solver()
+        if objective == "sum_of_squares":
+            self._check_sum_of_squares()
+
+    #: what `objective_fn` is: `"nll"` (negative log-likelihood) or `"sum_of_squares"`
+    objective_kind: str = "nll"
+    #: `objective_fn = objective_scale * (nll - log_prior + penalty) + const`; profiles and
+    #: Fisher information divide it out (1 for `"nll"`, 2 for `"sum_of_squares"`)
+    objective_scale: float = 1.0
+
+    def _check_sum_of_squares(self) -> None:
+        if self.residual_form is not None:
+            raise ProblemDefinitionError(
+                f"objective='sum_of_squares' needs squared residuals, but {self.residual_form}"
+            )
+        for cols in self._columns:
+            for c in cols:
+                if c.sigma is None and isinstance(c.noise.scale_spec, str):
+                    raise ProblemDefinitionError(
+                        f"objective='sum_of_squares' cannot estimate the noise scale {c.noise.scale_spec!r} "
+                        "(a larger scale always lowers the sum); give a number or use objective='nll'"
+                    )
 
     # ------------------------------------------------------------------ public description
     @property
@@ -585,7 +615,15 @@ class Problem:
         return total
 
     def objective_fn(self, x: Any, *, adjoint: Any = None) -> Any:
-        """`nll(x) - log_prior(x) + penalty(x)`: what estimation minimizes (traceable)."""
+        """What estimation minimizes (traceable): `nll(x) - log_prior(x) + penalty(x)`, or for
+        `objective="sum_of_squares"` the weighted sum of squared residuals
+        `sum(((y - m) / sigma)**2)` (log space for `LogNormal`; plain squares with
+        sigma 1) plus `2 * (penalty(x) - log_prior(x))`: twice the negative log-posterior
+        without its constant, so both have the same minimizer."""
+        if self.objective_kind == "sum_of_squares":
+            terms, ok, _ = self._terms(x, adjoint or reverse_adjoint())
+            ssr = sum(jnp.sum(c.noise.residual(jnp.asarray(c.y), m, s) ** 2) for c, m, s in terms)
+            return jnp.where(ok, ssr, jnp.inf) + 2.0 * (self.penalty(x) - self.log_prior(x))
         return self.nll(x, adjoint=adjoint) - self.log_prior(x) + self.penalty(x)
 
     @property
@@ -620,6 +658,8 @@ class Problem:
     def _residuals_aux(self, x: Any, adjoint: Any) -> tuple[Any, Any]:
         terms, ok, steps = self._terms(x, adjoint)
         r = jnp.concatenate(self._data_residuals(terms) + self._parameter_residuals(x))
+        if self.objective_scale != 1.0:  # objective = 0.5 * sum(r**2) + const still holds
+            r = math.sqrt(self.objective_scale) * r
         return jnp.where(ok, r, jnp.inf), steps
 
     @staticmethod
