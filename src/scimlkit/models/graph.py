@@ -216,3 +216,19 @@ class GraphBuilder:
 
     def build(self) -> Graph:
         return self.graph
+
+
+def reachable(roots: Iterable[Any], predecessors: Any) -> set[Any]:
+    """Every key reachable from `roots` through `predecessors(key)` (roots included).
+
+    Readers use it to keep only the source nodes that the chosen outputs depend on;
+    `predecessors` may return keys that are not nodes (they are kept as well, harmlessly).
+    """
+    seen: set[Any] = set()
+    stack = list(roots)
+    while stack:
+        key = stack.pop()
+        if key not in seen:
+            seen.add(key)
+            stack.extend(predecessors(key))
+    return seen

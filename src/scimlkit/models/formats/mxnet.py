@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
-from ..graph import Graph, GraphBuilder
+from ..graph import Graph, GraphBuilder, reachable
 from . import _mxnet_array, _mxnet_nn, _mxnet_rnn, _mxnet_shape  # noqa: F401  (register into OPS)
 from ._mxnet_params import DTYPES, read_params
 from ._nhwc import set_outputs
@@ -193,7 +193,7 @@ def _convert(
 ) -> Graph:
     nodes: list[MxNode] = symbol["nodes"]
     heads: list[tuple[int, int]] = symbol["heads"]
-    needed = _needed(nodes, heads)
+    needed = reachable((h for h, _ in heads), lambda i: (r for r, _ in nodes[i].inputs))
     labels = {
         node.inputs[i][0]
         for node in nodes
@@ -244,17 +244,6 @@ def _convert(
     graph = b.build()
     graph.metadata["source_format"] = "mxnet"
     return graph
-
-
-def _needed(nodes: list[MxNode], heads: list[tuple[int, int]]) -> set[int]:
-    needed: set[int] = set()
-    stack = [h for h, _ in heads]
-    while stack:
-        i = stack.pop()
-        if i not in needed:
-            needed.add(i)
-            stack.extend(r for r, _ in nodes[i].inputs)
-    return needed
 
 
 def _first_consumers(nodes: list[MxNode]) -> dict[int, MxNode]:

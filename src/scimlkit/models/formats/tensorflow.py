@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
-from ..graph import Graph, GraphBuilder
+from ..graph import Graph, GraphBuilder, reachable
 from ._nhwc import Value, set_outputs
 from ._protowire import Message
 from ._tf_checkpoint import Checkpoint
@@ -333,7 +333,11 @@ def _convert(graph_def, variables, signature, inputs, outputs, opset, name) -> G
         shape = shape_of((node.attrs.get("shape") or Message()).msg(7))
         shape = None if shape is None else tuple(None if d < 0 else d for d in shape)
         ctx.env[ref] = Value(b.input(key, dtype, shape), shape, dtype)
-    needed = _needed(flat.nodes, out_refs)
+    by_name = {n.name: n for n in flat.nodes}
+    needed = reachable(
+        (r[0] for r in out_refs),
+        lambda name: (r[0] for r in by_name[name].inputs) if name in by_name else (),
+    )
     for node in flat.nodes:
         if node.name in needed and node.op != "Placeholder":
             ctx.lower(node)
@@ -349,16 +353,3 @@ def _convert(graph_def, variables, signature, inputs, outputs, opset, name) -> G
     graph = b.build()
     graph.metadata["source_format"] = "tensorflow"
     return graph
-
-
-def _needed(nodes: list[TfNode], outputs: list[tuple[str, int]]) -> set[str]:
-    by_name = {n.name: n for n in nodes}
-    needed: set[str] = set()
-    stack = [r[0] for r in outputs]
-    while stack:
-        name = stack.pop()
-        if name in needed or name not in by_name:
-            continue
-        needed.add(name)
-        stack.extend(r[0] for r in by_name[name].inputs)
-    return needed
