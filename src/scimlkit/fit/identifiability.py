@@ -258,6 +258,12 @@ class Uncertainty:
 
     `cov`, `sd` are on the estimation scale; `intervals` are natural-scale values of
     `x +- z * sd`; `correlation` is the correlation matrix.
+
+    Example:
+        >>> from scimlkit import fit
+        >>> u = fit.fisher(fit.estimate(fit.zoo.get("michaelis_menten").problem, "lm"))
+        >>> u.names, u.correlation.shape, u.kind
+        (['vmax', 'km'], (2, 2), 'gauss-newton')
     """
 
     names: list[str]

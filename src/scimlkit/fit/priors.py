@@ -54,7 +54,13 @@ class NormalPrior(Prior):
 
 @dataclass(frozen=True)
 class LaplacePrior(Prior):
-    """Laplace prior with location `loc` and scale `scale`."""
+    """Laplace prior with location `loc` and scale `scale`.
+
+    Example:
+        >>> from scimlkit import fit
+        >>> round(float(fit.LaplacePrior(0.0, 1.0).log_density(0.0)), 6)  # -log 2
+        -0.693147
+    """
 
     loc: float
     scale: float
@@ -66,7 +72,13 @@ class LaplacePrior(Prior):
 
 @dataclass(frozen=True)
 class LogNormalPrior(Prior):
-    """Log-normal prior: `log v ~ N(mu, sigma^2)` (v > 0)."""
+    """Log-normal prior: `log v ~ N(mu, sigma^2)` (v > 0).
+
+    Example:
+        >>> from scimlkit import fit
+        >>> round(float(fit.LogNormalPrior(0.0, 1.0).log_density(1.0)), 6)  # -log sqrt(2 pi)
+        -0.918939
+    """
 
     mu: float
     sigma: float
@@ -79,7 +91,13 @@ class LogNormalPrior(Prior):
 
 @dataclass(frozen=True)
 class UniformPrior(Prior):
-    """Uniform prior on `[low, high]` (log density `-inf` outside)."""
+    """Uniform prior on `[low, high]` (log density `-inf` outside).
+
+    Example:
+        >>> from scimlkit import fit
+        >>> [float(fit.UniformPrior(0.0, 4.0).log_density(v)) for v in (1.0, 5.0)]  # -log 4
+        [-1.3862943611198906, -inf]
+    """
 
     low: float
     high: float
@@ -116,7 +134,13 @@ class L2:
 
 @dataclass(frozen=True)
 class L1:
-    """Lasso penalty `weight * sum(|x - center|)` on the estimation scale (not for `"lm"`)."""
+    """Lasso penalty `weight * sum(|x - center|)` on the estimation scale (not for `"lm"`).
+
+    Example:
+        >>> from scimlkit import fit
+        >>> fit.L1(0.5, parameters=["k"])
+        L1(weight=0.5, parameters=('k',), center=0.0)
+    """
 
     weight: float
     parameters: tuple[str, ...] | list[str] | None = None

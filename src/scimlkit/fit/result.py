@@ -62,6 +62,15 @@ class FitResult:
     - `method`, `settings`: the method name and its settings (with the engine and sampling).
     - `seed`: the seed of the start sampling.
     - `counts`: summed evaluation counts; `compile_s`, `total_s`: timings.
+
+    Example:
+        >>> from scimlkit import fit
+        >>> res = fit.estimate(fit.zoo.get("exponential_decay").problem, "lm", starts=2, seed=3)
+        >>> res.method, len(res.starts), res.seed, res.starts[0].status.name
+        ('lm', 2, 3, 'converged')
+        >>> round(res.params["k"], 2), res.counts.jacobian > 0, "clusters" in res.summary()
+        (0.5, True, True)
+        >>> fig = res.plot(); fig = res.plot_waterfall()
     """
 
     problem: Problem

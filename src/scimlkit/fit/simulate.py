@@ -46,6 +46,11 @@ class SolverSettings:
       Jacobian's spectrum at the initial state times the time horizon.
     - `rtol`, `atol`: tolerances of the PID step-size controller.
     - `max_steps`: steps allowed per solve; more is a failed solve (objective `inf`).
+
+    Example:
+        >>> from scimlkit import fit
+        >>> fit.SolverSettings("dopri8", rtol=1e-10, atol=1e-12)
+        SolverSettings(solver='dopri8', rtol=1e-10, atol=1e-12, max_steps=20000)
     """
 
     solver: Any = "auto"
