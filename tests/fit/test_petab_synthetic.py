@@ -283,3 +283,54 @@ def test_cli_reports_bad_problem(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code = main(["fit", "petab", str(tmp_path / "nope.yaml")])
     assert code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_trust_subproblem_is_the_constrained_minimizer() -> None:
+    from scimlkit.fit.petab.trust import _subproblem
+
+    rng = np.random.default_rng(0)
+    for h in (np.diag([4.0, 1.0, 0.5]), np.diag([2.0, -1.0, 0.3])):  # convex and indefinite
+        g = np.array([1.0, -0.5, 0.2])
+        for delta in (0.1, 1.0, 10.0):
+            p = _subproblem(g, h, delta)
+            assert np.linalg.norm(p) <= delta * (1 + 1e-8)
+            model = lambda q: g @ q + 0.5 * q @ h @ q  # noqa: E731, B023
+            q = rng.normal(size=(2000, 3))
+            q = (
+                q
+                / np.linalg.norm(q, axis=1, keepdims=True)
+                * delta
+                * rng.random((2000, 1)) ** (1 / 3)
+            )
+            assert model(p) <= min(model(v) for v in q) + 1e-9
+    # interior: the Newton step
+    h = np.diag([4.0, 1.0, 0.5])
+    np.testing.assert_allclose(_subproblem(np.ones(3), h, 100.0), -np.ones(3) / np.diag(h))
+
+
+def test_newton_and_fisher_models_agree_with_the_compiled_derivatives(
+    problem: PEtabProblem,
+) -> None:
+    x = problem.x0 + 0.05
+    v, g = problem.compiled.value_and_gradient(x)
+    f1, g1, h1 = problem.newton(x)
+    f2, g2, fim = problem.fisher(x)
+    assert f1 == pytest.approx(v, rel=1e-10) and f2 == pytest.approx(v, rel=1e-10)
+    np.testing.assert_allclose(g1, g, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(g2, g, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(h1, problem.compiled.hessian(x), rtol=1e-8, atol=1e-8)
+    assert np.all(np.linalg.eigvalsh(fim) > -1e-10)  # the Fisher information is semidefinite
+
+
+@pytest.mark.parametrize("method", ["newton", "fisher"])
+def test_trust_region_methods_reach_a_stationary_point(problem: PEtabProblem, method: str) -> None:
+    # the toy problem has Laplace noise (no least-squares form), which LM cannot take
+    from scimlkit import fit
+
+    start = np.clip(problem.x0 + 0.3, problem.lower, problem.upper)
+    res = fit.estimate(problem, method, starts=start[None], seed=0)
+    best = res.starts[0]
+    assert best.status.value.startswith("converged")
+    assert best.objective <= problem.compiled.objective(start)
+    ref = fit.estimate(problem, fit.LBFGS(gtol=1e-10), starts=best.x[None])
+    assert best.objective == pytest.approx(ref.objective, abs=1e-6)

@@ -663,6 +663,98 @@ class PEtabProblem(Problem):
         r = jnp.concatenate([jnp.ravel(q) for q in parts])
         return jnp.where(ok, r, jnp.inf), jnp.asarray(0)
 
+    def _fisher_rows(self, x: Any, adjoint: Any) -> tuple[jax.Array, jax.Array]:
+        """Rows `R` whose Jacobian gives the Fisher information `J_R^T J_R`, and the objective.
+
+        Per measurement `th / stop_gradient(sigma)` (transformed prediction over the noise
+        scale: the location part) and, where the scale is estimated, `sqrt(2) log sigma`
+        (normal) or `log sigma` (Laplace): the expected curvature of `-log p` in `log sigma`.
+        Priors with a least-squares form add their residuals.
+        """
+        theta_est = _from_scale(x, self.scales)
+        preds, ok = self._predict(self._full(theta_est), adjoint)
+        parts, total = [], jnp.asarray(0.0)
+        for ob, (h, sigma) in zip(self.observables, preds, strict=True):
+            y = jnp.asarray(ob.y)
+            total = total + jnp.sum(_log_density(y, h, sigma, ob.transformation, ob.distribution))
+            th = (
+                h
+                if ob.transformation == "lin"
+                else (jnp.log(h) if ob.transformation == "log" else jnp.log10(h))
+            )
+            parts.append(th / jax.lax.stop_gradient(sigma))
+            if ob.sigma_varies:
+                parts.append(
+                    (math.sqrt(2.0) if ob.distribution == "normal" else 1.0) * jnp.log(sigma)
+                )
+        x = jnp.asarray(x)
+        for i, p in enumerate(self._free):
+            if p.prior is not None and not isinstance(p.prior, UniformPrior):
+                v = x[i] if p.prior.on == "scale" else from_scale_1(x[i], p.scale)
+                res = p.prior.residual(v)
+                if res is not None:
+                    parts.append(jnp.atleast_1d(res))
+        rows = jnp.concatenate([jnp.ravel(q) for q in parts])
+        obj = jnp.where(ok, -total, jnp.inf) - self.log_prior(x) + self.penalty(x)
+        return jnp.where(ok, rows, jnp.inf), obj
+
+    def fisher(self, x: Any) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, its gradient and the Fisher information matrix at estimation-scale `x`.
+
+        One forward-mode pass through the solver (compiled on first use) gives all three; the
+        Hessian model of `FisherTrustRegion` (`method="fides"`). A failed solve gives `inf`.
+        """
+        if getattr(self, "_fisher_jit", None) is None:
+            from scimlkit.fit.simulate import forward_adjoint
+
+            fwd = forward_adjoint()
+
+            def stacked(z: Any) -> tuple[jax.Array, jax.Array]:
+                rows, obj = self._fisher_rows(z, fwd)
+                return jnp.concatenate([rows, obj[None]]), obj
+
+            self._fisher_jit = jax.jit(jax.jacfwd(stacked, has_aux=True))
+        self.compiled.counts.jacobian += 1
+        jac, obj = jax.device_get(self._fisher_jit(np.asarray(x, dtype=np.float64)))
+        f = float(obj)
+        if not np.isfinite(f):
+            n = len(self.names)
+            return np.inf, np.zeros(n), np.eye(n)
+        jr, g = np.asarray(jac[:-1]), np.array(jac[-1])
+        return f, g, jr.T @ jr
+
+    def newton(self, x: Any) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, gradient and exact Hessian at estimation-scale `x` (forward over forward).
+
+        One compiled call (built on first use); a failed solve gives `inf`.
+        """
+        if getattr(self, "_newton_jit", None) is None:
+            from scimlkit.fit.simulate import forward_adjoint
+
+            fwd = forward_adjoint()
+
+            def value_and_grad(z: Any) -> tuple[jax.Array, jax.Array]:
+                def both(w: Any) -> tuple[jax.Array, jax.Array]:
+                    v = self.objective_fn(w, adjoint=fwd)
+                    return v, v
+
+                g, v = jax.jacfwd(both, has_aux=True)(z)
+                return g, jnp.stack([v])
+
+            def hess(z: Any) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+                g, v = value_and_grad(z)
+                return g, (g, v)
+
+            self._newton_jit = jax.jit(jax.jacfwd(hess, has_aux=True))
+        self.compiled.counts.hessian += 1
+        h, (g, v) = jax.device_get(self._newton_jit(np.asarray(x, dtype=np.float64)))
+        f = float(v[0])
+        if not np.isfinite(f):
+            n = len(self.names)
+            return np.inf, np.zeros(n), np.eye(n)
+        h = np.asarray(h)
+        return f, np.array(g), 0.5 * (h + h.T)
+
     @property
     def n_data(self) -> int:
         """Number of measurements."""
