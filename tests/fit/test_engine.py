@@ -40,3 +40,32 @@ def test_process_engine_matches_serial(zoo):
                                sorted(s.objective for s in serial.starts), rtol=1e-10)
     prof = fit.profile(procs, engine=2)
     assert prof.profiles["k"].identifiable
+
+
+def test_dask_client_engine_matches_serial(zoo):
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    pr = zoo("exponential_decay").problem
+    serial = fit.estimate(pr, "lm", starts=3, seed=5)
+    # A real scheduler and two workers; threads keep the test quick (a process cluster would
+    # start two more JAX interpreters on CI's two cores).
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        clustered = fit.estimate(pr, "lm", starts=3, seed=5, engine=client)
+    assert sorted(s.index for s in clustered.starts) == [0, 1, 2]
+    np.testing.assert_allclose([s.objective for s in sorted(clustered.starts, key=lambda s: s.index)],
+                               [s.objective for s in sorted(serial.starts, key=lambda s: s.index)], rtol=1e-10)
+    assert clustered.settings["engine"] == "Client"
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_serial(zoo):
+    ray = pytest.importorskip("ray", reason="ray is not installed")
+    pr = zoo("exponential_decay").problem
+    serial = fit.estimate(pr, "lm", starts=2, seed=5)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = fit.estimate(pr, "lm", starts=2, seed=5, engine=ray)
+    finally:
+        ray.shutdown()
+    np.testing.assert_allclose([s.objective for s in sorted(on_ray.starts, key=lambda s: s.index)],
+                               [s.objective for s in sorted(serial.starts, key=lambda s: s.index)], rtol=1e-10)
