@@ -26,9 +26,10 @@ _SOLVERS: dict[str, tuple[type, bool]] = {
     "kvaerno3": (diffrax.Kvaerno3, False),
     "kvaerno5": (diffrax.Kvaerno5, False),
 }
-# KenCarp (IMEX) is not offered: with the whole RHS as its implicit part and a zero explicit
-# part it rejects most steps and stalls (measured on Lotka-Volterra and Robertson); it needs
-# a stiff/non-stiff split of the model, which ODEModel does not take yet.
+# KenCarp (IMEX) is not offered by name: diffrax 0.7's KenCarp3/4/5 stall on Robertson
+# (100,000 steps, rtol 1e-8) both with the whole RHS as the implicit part and with a real
+# slow/fast split, where Kvaerno5 needs 1,211 steps. A KenCarp instance passed as `solver=`
+# still runs (whole RHS implicit).
 STIFF_DEFAULT = "kvaerno5"
 NONSTIFF_DEFAULT = "tsit5"
 #: `max|Re(eig(df/dy))| * horizon` above which `solver="auto"` picks a stiff solver.
