@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from ..errors import ScimlkitError
@@ -13,6 +14,20 @@ class ModelError(ScimlkitError):
 
 class ModelFormatError(ModelError, ValueError):
     """A model file is malformed, truncated, or not in the format it claims to be."""
+
+
+#: What a reader's parsing raises on damaged bytes (index past the end, bad field, bad unpack);
+#: readers turn these into `ModelFormatError` at their entry point.
+DAMAGED_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    IndexError,
+    KeyError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    ZeroDivisionError,
+    UnicodeError,
+    struct.error,
+)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import os
 import pathlib
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
+from ..errors import (
+    DAMAGED_INPUT_ERRORS,
+    ModelError,
+    ModelFormatError,
+    UnsupportedOp,
+    UnsupportedOperatorError,
+)
 from ..graph import Graph, GraphBuilder
 from . import _caffe_text as text
 from ._nhwc import set_outputs
@@ -99,15 +104,7 @@ def read_caffe(
         if isinstance(exc, ModelFormatError) and not str(exc).startswith(where):
             raise ModelFormatError(f"{where}: {exc}") from None
         raise
-    except (
-        IndexError,
-        KeyError,
-        ValueError,
-        TypeError,
-        OverflowError,
-        ZeroDivisionError,
-        struct.error,
-    ) as exc:
+    except DAMAGED_INPUT_ERRORS as exc:
         raise ModelFormatError(
             f"{where}: damaged Caffe model ({type(exc).__name__}: {exc})"
         ) from exc

@@ -16,13 +16,18 @@ import json
 import os
 import pathlib
 import re
-import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
+from ..errors import (
+    DAMAGED_INPUT_ERRORS,
+    ModelError,
+    ModelFormatError,
+    UnsupportedOp,
+    UnsupportedOperatorError,
+)
 from ..graph import Graph, GraphBuilder, reachable
 from . import _mxnet_array, _mxnet_nn, _mxnet_rnn, _mxnet_shape  # noqa: F401  (register into OPS)
 from ._mxnet_params import DTYPES, read_params
@@ -83,7 +88,7 @@ def read_mxnet(
         )
     except ModelError:
         raise
-    except (IndexError, KeyError, ValueError, TypeError, OverflowError, struct.error) as exc:
+    except DAMAGED_INPUT_ERRORS as exc:
         raise ModelFormatError(
             f"{where}: damaged MXNet model ({type(exc).__name__}: {exc})"
         ) from exc

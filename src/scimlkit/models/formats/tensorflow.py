@@ -11,13 +11,18 @@ ONNX-semantics nodes. Inputs and outputs keep TensorFlow's NHWC layout.
 from __future__ import annotations
 
 import pathlib
-import struct
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError, ModelFormatError, UnsupportedOp, UnsupportedOperatorError
+from ..errors import (
+    DAMAGED_INPUT_ERRORS,
+    ModelError,
+    ModelFormatError,
+    UnsupportedOp,
+    UnsupportedOperatorError,
+)
 from ..graph import Graph, GraphBuilder, reachable
 from ._nhwc import Value, set_outputs
 from ._protowire import Message
@@ -101,15 +106,7 @@ def read_tensorflow(
         return _convert(_graph_def(data, str(path)), {}, None, inputs, outputs, opset, path.stem)
     except ModelError:
         raise
-    except (
-        IndexError,
-        KeyError,
-        ValueError,
-        TypeError,
-        OverflowError,
-        UnicodeError,
-        struct.error,
-    ) as exc:
+    except DAMAGED_INPUT_ERRORS as exc:
         raise ModelFormatError(
             f"{path!s:.200}: damaged TensorFlow model ({type(exc).__name__}: {exc})"
         ) from exc
