@@ -1,4 +1,4 @@
-"""`scimlkit fit petab PROBLEM.yaml [--starts 50] [--method lm] [--out result.json]`.
+"""`scimlkit fit petab PROBLEM.yaml [--starts 50] [--method trust-newton] [--out result.json]`.
 
 Reads a PEtab problem, prints the log-likelihood at the nominal parameters, runs a
 multi-start estimation, prints the summary, writes the result as JSON and two plots next
@@ -25,8 +25,11 @@ def configure(subparsers: Any) -> None:
     p.add_argument("--starts", type=int, default=50, help="number of starts (default 50)")
     p.add_argument(
         "--method",
-        default="lm",
-        help="estimation method (lm, lbfgs, bfgs, trust, cmaes, de; default lm)",
+        default="trust-newton",
+        help=(
+            "estimation method (trust-newton, trust-fisher, lm, lbfgs, bfgs, trust, cmaes, de; "
+            "default trust-newton: exact-Hessian trust region, see docs/fit/petab.md)"
+        ),
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", default="serial", help="serial, processes or a worker count")
