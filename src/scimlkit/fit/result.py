@@ -125,7 +125,7 @@ class FitResult:
             f"  time: {self.total_s:.2f} s total, {self.compile_s:.2f} s compile | "
             f"evaluations: {self.counts.residuals} residuals, {self.counts.jacobian} Jacobians, "
             f"{self.counts.objective} objectives, {self.counts.gradient} gradients, "
-            f"{self.counts.steps} ODE steps",
+            f"{self.counts.hessian} Hessians, {self.counts.steps} ODE steps",
             "  parameters (natural scale):",
         ]
         free = set(p.parameter_names)
