@@ -46,15 +46,21 @@ def starts_for(lower: np.ndarray, upper: np.ndarray, n: int, seed: int) -> np.nd
     return lower + u * (upper - lower)
 
 
-def run_ours(yaml_path: Path, method: str, starts: np.ndarray, tol: float | None = None) -> dict:
+def run_ours(yaml_path: Path, method: str, starts: np.ndarray, tol: float | None = None,
+             workers: int = 1) -> dict:
     """Our multi-start fit; with `tol`, optimize at rtol = atol = `tol` and report every
-    start's objective re-evaluated at the default (reference) tolerances 1e-8 (in the wall time)."""
+    start's objective re-evaluated at the default (reference) tolerances 1e-8 (in the wall time).
+    With `workers > 1` the starts run on that many threads sharing one compilation."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from scimlkit import fit
 
     t0 = time.perf_counter()
     problem = fit.from_petab(yaml_path) if tol is None else fit.from_petab(yaml_path, rtol=tol, atol=tol)
     try:
-        res = fit.estimate(problem, method, starts=starts, seed=0)
+        with ThreadPoolExecutor(workers) as pool:
+            res = fit.estimate(problem, method, starts=starts, seed=0,
+                               engine=pool if workers > 1 else "serial")
         by_index = {s.index: (float(s.objective), s.x) for s in res.starts}
     except fit.EstimationFailedError:  # every start failed
         res, by_index = None, {}
@@ -66,17 +72,22 @@ def run_ours(yaml_path: Path, method: str, starts: np.ndarray, tol: float | None
     wall = time.perf_counter() - t0
     counts = {}
     if res is not None:
-        counts = {k: v for k, v in res.problem.compiled.counts.__dict__.items() if v}
+        counts = {k: v for k, v in res.counts.__dict__.items() if v}
         counts["compile_s"] = round(res.compile_s, 1)
     name = f"scimlkit {method}" + ("" if tol is None else f" (tol {tol:g})")
+    name += f", {workers} threads" if workers > 1 else ""
     return {"tool": name, "wall_s": wall, "objectives": objs, "evaluations": counts}
 
 
-def run_pypesto(yaml_path: Path, optimizer: str, starts: np.ndarray) -> dict:
+def run_pypesto(yaml_path: Path, optimizer: str, starts: np.ndarray, workers: int = 1,
+                cold: bool = True) -> dict:
+    """pyPESTO + AMICI from the same starts; `cold`: rebuild the AMICI model (its build time
+    counts, as our compilation does); `workers > 1`: pyPESTO's MultiProcessEngine."""
     AMICI_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["PATH"] = str(Path(PYPESTO_PYTHON).parent) + os.pathsep + env.get("PATH", "")
-    payload = json.dumps({"yaml": str(yaml_path), "optimizer": optimizer, "starts": starts.tolist()})
+    payload = json.dumps({"yaml": str(yaml_path), "optimizer": optimizer, "starts": starts.tolist(),
+                          "workers": workers, "cold": cold})
     if not Path(PYPESTO_PYTHON).exists():
         return {"tool": f"pyPESTO {optimizer}", "error": f"{PYPESTO_PYTHON} not found (install the pypesto venv)"}
     proc = subprocess.run(
@@ -95,6 +106,7 @@ def pypesto_worker() -> None:
 
     import petab.v1 as petab
     import pypesto
+    import pypesto.engine
     import pypesto.optimize as optimize
     import pypesto.petab
 
@@ -103,7 +115,7 @@ def pypesto_worker() -> None:
     t0 = time.perf_counter()
     petab_problem = petab.Problem.from_yaml(job["yaml"])
     importer = pypesto.petab.PetabImporter(petab_problem)
-    problem = importer.create_problem()
+    problem = importer.create_problem(force_compile=job["cold"])
     build = time.perf_counter() - t0
     starts = np.asarray(job["starts"])
     full = np.empty((starts.shape[0], problem.dim_full))
@@ -111,10 +123,12 @@ def pypesto_worker() -> None:
     full[:, problem.x_fixed_indices] = problem.x_fixed_vals
     problem.set_x_guesses(full)
     opt = optimize.FidesOptimizer() if job["optimizer"] == "fides" else optimize.ScipyOptimizer(method="L-BFGS-B")
-    result = optimize.minimize(problem, optimizer=opt, n_starts=len(starts), progress_bar=False)
+    engine = pypesto.engine.MultiProcessEngine(n_procs=job["workers"]) if job["workers"] > 1 else None
+    result = optimize.minimize(problem, optimizer=opt, n_starts=len(starts), progress_bar=False, engine=engine)
     objs = [float(r["fval"]) for r in result.optimize_result.list]
     # pyPESTO's objective includes priors; the benchmark problems compared here have none
-    print(json.dumps({"tool": f"pyPESTO {job['optimizer']}", "wall_s": time.perf_counter() - t0,
+    tool = f"pyPESTO {job['optimizer']}" + (f", {job['workers']} processes" if job["workers"] > 1 else "")
+    print(json.dumps({"tool": tool, "wall_s": time.perf_counter() - t0,
                       "build_s": build, "objectives": objs}))
 
 
@@ -138,6 +152,10 @@ def main() -> None:
                          "reported objectives are always re-evaluated at 1e-8")
     ap.add_argument("--pypesto", nargs="*", default=["L-BFGS-B", "fides"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="parallel workers on each side: our threads, pyPESTO's processes")
+    ap.add_argument("--warm-amici", action="store_true",
+                    help="reuse an earlier AMICI build (default: rebuild, so its build time counts)")
     ap.add_argument("--quick", action="store_true", help="one problem, 3 starts, no pyPESTO (CI smoke)")
     ap.add_argument("--json", default=None, help="also write all rows to this JSON file")
     ap.add_argument("--pypesto-worker", action="store_true", help=argparse.SUPPRESS)
@@ -158,8 +176,8 @@ def main() -> None:
         problem = fit.from_petab(yaml_path)
         target = best_known(name)
         starts = starts_for(np.asarray(problem.lower), np.asarray(problem.upper), args.starts, args.seed)
-        runs = [run_ours(yaml_path, m, starts, args.tol or None) for m in args.methods]
-        runs += [run_pypesto(yaml_path, o, starts) for o in args.pypesto]
+        runs = [run_ours(yaml_path, m, starts, args.tol or None, args.workers) for m in args.methods]
+        runs += [run_pypesto(yaml_path, o, starts, args.workers, not args.warm_amici) for o in args.pypesto]
         for r in runs:
             r["problem"] = name
             r["target"] = target

@@ -3,7 +3,7 @@
 `../shared/petab/` holds problems of the PEtab benchmark collection and `REFERENCE.tsv`, the
 log-likelihood at the nominal parameters from AMICI's benchmark table (checked there with
 `np.isclose(rtol=1e-3, atol=1e-3)` at solver tolerances 1e-8, priors excluded). Our
-simulations use Kvaerno5 at rtol = atol = 1e-8.
+simulations use Kvaerno4 at rtol = atol = 1e-8.
 
 The five cheapest problems run by default; the other five (more conditions, pre-equilibration,
 bigger models: 20-40 s of compilation each on an idle core) are marked slow.

@@ -3,6 +3,10 @@
 `engine=` takes
 
 - `"serial"` (default): one process, one compilation, starts in turn;
+- `"threads"` or a `concurrent.futures.ThreadPoolExecutor`: threads of this process share
+  the one compilation and run starts side by side (XLA releases the GIL while it runs, so
+  solver-bound starts use every core with no extra compile; starts are handed out one at a
+  time, so long and short starts balance);
 - `"processes"` or an int (worker count): local worker processes started with *spawn*
   (JAX and fork do not mix); each worker compiles the problem once and runs a chunk;
 - any `concurrent.futures.Executor`-like object with `submit(fn, *args)` returning futures
@@ -19,7 +23,7 @@ import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from .errors import EngineError
@@ -34,7 +38,7 @@ def n_workers(engine: Any) -> int:
     """How many parallel workers an engine stands for (1 for serial)."""
     if engine is None or (isinstance(engine, str) and engine == "serial"):
         return 1
-    if isinstance(engine, str) and engine == "processes":
+    if isinstance(engine, str) and engine in ("processes", "threads"):
         return max(1, os.cpu_count() or 1)
     if isinstance(engine, int):
         return max(1, engine)
@@ -72,6 +76,8 @@ def map_chunks(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: S
     """
     if engine is None or (isinstance(engine, str) and engine == "serial"):
         return fn(payload, list(items))
+    if is_threads(engine):
+        return _map_threads(engine, fn, payload, items)
     chunks = _chunks(items, n_workers(engine))
     try:
         blob = pickle.dumps(payload)
@@ -94,7 +100,7 @@ def map_chunks(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: S
             parts = engine.get([task.remote(fn, blob, c) for c in chunks])
         else:
             raise EngineError(
-                f"unknown engine {engine!r}: use 'serial', 'processes', a worker count, an "
+                f"unknown engine {engine!r}: use 'serial', 'threads', 'processes', a worker count, an "
                 "Executor/dask Client (with .submit), or the ray module"
             )
     except EngineError:
@@ -102,6 +108,21 @@ def map_chunks(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: S
     except Exception as exc:
         raise EngineError(f"the engine failed to run the work: {type(exc).__name__}: {exc}") from exc
     return [r for part in parts for r in part]
+
+
+def is_threads(engine: Any) -> bool:
+    """Whether `engine` runs in threads of this process (sharing compiled functions)."""
+    return isinstance(engine, ThreadPoolExecutor) or (isinstance(engine, str) and engine == "threads")
+
+
+def _map_threads(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: Sequence[Any]) -> list[Any]:
+    """One task per item on a thread pool, all sharing `payload` (nothing is pickled)."""
+    if isinstance(engine, ThreadPoolExecutor):
+        futures = [engine.submit(fn, payload, [item]) for item in items]
+        return [r for f in futures for r in f.result()]
+    with ThreadPoolExecutor(max_workers=min(n_workers(engine), max(len(items), 1))) as pool:
+        futures = [pool.submit(fn, payload, [item]) for item in items]
+        return [r for f in futures for r in f.result()]
 
 
 def _call(fn: Callable[..., list[Any]], blob: bytes, chunk: list[Any]) -> list[Any]:

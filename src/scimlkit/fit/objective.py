@@ -9,6 +9,7 @@ new start costs no recompilation. Derivatives go forward through the solver
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ class CompiledProblem:
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        self.counts = Counts()
+        self._local = threading.local()
         n = len(problem.parameter_names)
         fwd, rev = forward_adjoint(), reverse_adjoint()
         self._objective = jax.jit(lambda x: problem.objective_fn(x, adjoint=rev))
@@ -96,6 +97,18 @@ class CompiledProblem:
         grad_fwd = jax.jacfwd(lambda z: problem.objective_fn(z, adjoint=fwd))
         self._hvp = jax.jit(lambda x, v: jax.jvp(grad_fwd, (x,), (v,))[1])
         self._hessian = jax.jit(jax.jacfwd(grad_fwd))
+
+    @property
+    def counts(self) -> Counts:
+        """Calls made by this thread (each thread of `engine="threads"` counts its own starts)."""
+        counts = getattr(self._local, "counts", None)
+        if counts is None:
+            counts = self._local.counts = Counts()
+        return counts
+
+    @counts.setter
+    def counts(self, value: Counts) -> None:
+        self._local.counts = value
 
     @staticmethod
     def _x(x: Any) -> Any:

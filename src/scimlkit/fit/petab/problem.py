@@ -112,7 +112,7 @@ class PEtabProblem(Problem):
         self.name = tables.yaml_path.stem
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
         self.steady_state_tol = steady_state_tol
-        self.solver = solver or diffrax.Kvaerno5()
+        self.solver = solver or diffrax.Kvaerno4()
         self.settings = SolverSettings(self.solver, rtol, atol, max_steps)
         self.solver_name = type(self.solver).__name__.lower()
         self.gradient_mode = gradient
@@ -517,20 +517,16 @@ class PEtabProblem(Problem):
         if n0:
             x0 = jax.vmap(fn.x0)(p_sim[:n0])
             x_start = jnp.where(mask[:n0], x_over[:n0], x0)
-            outs.append(
-                jax.vmap(lambda p, x: self._simulate_pair(p, x, adjoint))(p_sim[:n0], x_start)
-            )
+            outs.append(_map(lambda p, x: self._simulate_pair(p, x, adjoint), p_sim[:n0], x_start))
         if n0 < len(self.pairs):
             p_pre = self._p_pre.resolve(theta_full)
             xpre = jax.vmap(fn.x0)(p_pre)
             xpre = jnp.where(
                 jnp.asarray(self._xpre_mask), self._xpre_over.resolve(theta_full), xpre
             )
-            x_ss, ok_pre = jax.vmap(lambda p, x: self._steady_state(p, x, adjoint))(p_pre, xpre)
+            x_ss, ok_pre = _map(lambda p, x: self._steady_state(p, x, adjoint), p_pre, xpre)
             x_start = jnp.where(mask[n0:], x_over[n0:], x_ss)
-            xs, x_inf, ok = jax.vmap(lambda p, x: self._simulate_pair(p, x, adjoint))(
-                p_sim[n0:], x_start
-            )
+            xs, x_inf, ok = _map(lambda p, x: self._simulate_pair(p, x, adjoint), p_sim[n0:], x_start)
             outs.append((xs, x_inf, ok & ok_pre))
         xs = jnp.concatenate([o[0] for o in outs])
         x_inf = jnp.concatenate([o[1] for o in outs])
@@ -825,6 +821,14 @@ def _prior(spec: tuple[str, tuple[float, ...]] | None, pid: str, problem: str) -
         )
     cls, on = table[kind]
     return cls(args[0], args[1], on=on)
+
+
+def _map(fn: Any, *args: jax.Array) -> Any:
+    """`jax.vmap(fn)(*args)`, without the batching transform when there is one row: a vmapped
+    solver loop costs seconds more to trace (and nothing less to run) for a single condition."""
+    if args[0].shape[0] == 1:
+        return jax.tree.map(lambda a: a[None], fn(*(a[0] for a in args)))
+    return jax.vmap(fn)(*args)
 
 
 def _cell(row: Any, col: str, default: str) -> str:

@@ -100,11 +100,9 @@ class NewtonTrustRegion(Method):
             )
 
     def prepare(self, target: Any, x0: np.ndarray) -> None:
-        target.compiled.objective(x0)
         _model(target, self.hessian)(x0)
 
     def run(self, target: Any, x0: np.ndarray, seed: int) -> Outcome:
-        c = target.compiled
         lo, hi = np.asarray(target.lower, float), np.asarray(target.upper, float)
         model = _model(target, self.hessian)
         x = np.clip(np.asarray(x0, float), lo, hi)
@@ -136,7 +134,9 @@ class NewtonTrustRegion(Method):
                     break
                 continue
             x_new = np.clip(x + p, lo, hi)
-            f_new = c.objective(x_new)
+            # one compiled function for everything: most trial points are accepted, so
+            # evaluating the model there costs less than a separate objective call (and compile)
+            f_new, g_new, h_new = model(x_new)
             rho = (f - f_new) / pred if np.isfinite(f_new) else -np.inf
             if rho < 0.25:
                 delta = 0.25 * min(delta, step)
@@ -144,8 +144,7 @@ class NewtonTrustRegion(Method):
                 delta = min(2.0 * delta, span)
             if rho > 1e-4:
                 decrease = f - f_new
-                x = x_new
-                f, g, h = model(x)
+                x, f, g, h = x_new, f_new, g_new, h_new
                 if decrease < self.fatol + self.frtol * abs(f):
                     status, message = Status.converged, "objective change below fatol + frtol * |f|"
                     break
