@@ -64,3 +64,62 @@ def assert_close(actual, expected, rtol: float = 1e-4) -> None:
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     scale = float(np.max(np.abs(expected))) if expected.size else 1.0
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+
+
+def conv_net(seed: int = 0) -> onnx.ModelProto:
+    """x[N,3,16,16] -> a small convolutional network with what image models chain.
+
+    Conv, BatchNormalization, Relu, a depthwise Conv (stride 2) with Clip, a residual Add,
+    MaxPool, AveragePool, Concat on channels, a per-channel Mul and Add, GlobalAveragePool
+    and Gemm. Outputs the logits `y[N,5]` and an intermediate feature map `f[N,8,8,8]`.
+    """
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+    inits = {
+        "w1": w(8, 3, 3, 3), "b1": w(8),
+        "bn_scale": (1 + 0.1 * rng.standard_normal(8)).astype(np.float32), "bn_bias": w(8),
+        "bn_mean": w(8), "bn_var": (1 + 0.1 * rng.random(8)).astype(np.float32),
+        "wd": w(8, 1, 3, 3), "bd": w(8),
+        "w2": w(8, 8, 1, 1), "b2": w(8),
+        "w3": w(12, 8, 3, 3),
+        "w4": w(4, 8, 1, 1), "b4": w(4),
+        "scale": (1 + 0.1 * rng.standard_normal((16, 1, 1))).astype(np.float32),
+        "shift": w(1, 16, 1, 1),
+        "lo": np.array(0, np.float32), "hi": np.array(6, np.float32),
+        "wf": w(5, 16), "bf": w(5),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["n1"]),
+        helper.make_node("Relu", ["n1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "wd", "bd"], ["d1"], group=8, pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Clip", ["d1", "lo", "hi"], ["f"]),
+        helper.make_node("Conv", ["f", "w2", "b2"], ["c2"]),
+        helper.make_node("Add", ["c2", "f"], ["a1"]),
+        helper.make_node("MaxPool", ["a1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w3"], ["c3"], pads=[1, 1, 1, 1]),
+        helper.make_node("AveragePool", ["a1"], ["p2"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p2", "w4", "b4"], ["c4"]),
+        helper.make_node("Concat", ["c3", "c4"], ["cat"], axis=1),
+        helper.make_node("Mul", ["cat", "scale"], ["m1"]),
+        helper.make_node("Add", ["m1", "shift"], ["m2"]),
+        helper.make_node("GlobalAveragePool", ["m2"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "wf", "bf"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5]),
+            helper.make_tensor_value_info("f", TensorProto.FLOAT, ["N", 8, 8, 8]),
+        ],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model

@@ -10,10 +10,13 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 import onnx
 import pytest
-from models_helpers import TORCH_DIR, assert_close, ort_run
+from models_helpers import TORCH_DIR, assert_close, conv_net, ort_run
 from onnx import numpy_helper
 
 import scimlkit.models as sm
@@ -87,3 +90,33 @@ def test_onnx_light_models(path):
     out = sm.load(path)(**feeds)
     out = out[0] if isinstance(out, tuple) else out
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-3, atol=1e-7)
+
+
+def test_small_conv_net_matches_onnxruntime_under_jit_grad_and_vmap():
+    """Conv chains with BN, depthwise, residual, pools and Concat (the depthwise
+    convolution is computed channels-last between transposes)."""
+    net = conv_net()
+    x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    expected = ort_run(net, {"x": x})
+    model = sm.load(net.SerializeToString(), format="onnx")
+    for outputs in (model(x), jax.jit(model)(x)):
+        for ours, theirs in zip(outputs, expected):
+            assert_close(ours, theirs)
+    batched = jax.vmap(lambda xi: model(xi[None])[0][0])(x)
+    assert_close(batched, expected[0])
+
+    def loss(m):
+        return jnp.sum(jnp.sin(m(x)[0]))
+
+    grads = jax.grad(loss)(model).params
+    eps = 1e-2
+    for name, index in [("wd", (3, 0, 1, 2)), ("w1", (2, 1, 0, 1)), ("scale", (5, 0, 0))]:
+        bump = np.zeros(model.params[name].shape, np.float32)
+        bump[index] = eps
+        shifted = [_with_param(model, name, model.params[name] + s * bump) for s in (1, -1)]
+        fd = (loss(shifted[0]) - loss(shifted[1])) / (2 * eps)
+        np.testing.assert_allclose(grads[name][index], fd, rtol=2e-2, atol=1e-3)
+
+
+def _with_param(model: sm.Model, name: str, value) -> sm.Model:
+    return eqx.tree_at(lambda m: m.params[name], model, value)

@@ -21,6 +21,13 @@ CONV_CASES = {
     "2d_pads_strides": ((1, 3, 7, 6), (4, 3, 3, 3), {"pads": [1, 0, 2, 1], "strides": [2, 1]}),
     "2d_dilation_group": ((2, 4, 8, 8), (6, 2, 3, 2), {"dilations": [2, 1], "group": 2}),
     "2d_depthwise": ((1, 4, 5, 5), (4, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}),
+    "2d_depthwise_strided": (
+        (2, 6, 9, 8),
+        (6, 1, 3, 2),
+        {"group": 6, "pads": [1, 0, 2, 1], "strides": [2, 3], "dilations": [2, 1]},
+    ),
+    "1d_depthwise": ((2, 3, 10), (3, 1, 4), {"group": 3, "pads": [2, 1], "strides": [2]}),
+    "3d_depthwise": ((1, 3, 5, 4, 6), (3, 1, 2, 3, 3), {"group": 3, "pads": [1, 0, 1, 0, 1, 1]}),
     "2d_same_upper": ((1, 2, 7, 5), (3, 2, 4, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
     "2d_same_lower": ((1, 2, 7, 5), (3, 2, 4, 3), {"auto_pad": "SAME_LOWER", "strides": [2, 1]}),
     "2d_valid": ((1, 2, 6, 6), (3, 2, 3, 3), {"auto_pad": "VALID", "strides": [2, 2]}),

@@ -2,8 +2,10 @@
 
 All work in ONNX's channels-first layout (N, C, D1, ..., Dn) and lower to
 `jax.lax.conv_general_dilated`, whose default dimension numbers are exactly that layout,
-so no transposes are inserted. `conv_nd` is the shared core (QLinearConv and ConvInteger
-reuse it).
+so no transposes are inserted (XLA:CPU's layout assignment runs chains of them
+channels-last by itself). Depthwise convolutions are slices computed channels-last, so
+that they do not break such chains (see `_depthwise_taps`). `conv_nd` is the shared core
+(QLinearConv and ConvInteger reuse it).
 """
 
 from __future__ import annotations
@@ -119,23 +121,34 @@ def _use_depthwise_taps(x, w, group, preferred_element_type) -> bool:
 
 
 def _depthwise_taps(x, w, strides, padding, dilations):
+    """Depthwise convolution `(N, C, *S)` as a sum of strided slices times per-channel weights.
+
+    The slices are taken channels-last, between a transpose in and a transpose out:
+    XLA:CPU runs the surrounding convolutions channels-last, so its layout assignment
+    turns both transposes into no-ops and a network's whole chain of convolutions stays
+    channels-last (computed channels-first, each depthwise convolution would cost two
+    real transposes of its activations).
+    """
     n = x.ndim - 2
     dtype = x.dtype
     if jnp.finfo(dtype).bits < 32:  # accumulate half precision in float32, as convolutions do
         x = x.astype(jnp.float32)
-    xp = jnp.pad(x, [(0, 0), (0, 0), *padding])
+    x = jnp.transpose(x, (0, *range(2, n + 2), 1))
+    xp = jnp.pad(x, [(0, 0), *padding, (0, 0)])
     kernel = w.shape[2:]
     out_shape = [
-        (xp.shape[2 + a] - (kernel[a] - 1) * int(dilations[a]) - 1) // int(strides[a]) + 1 for a in range(n)
+        (xp.shape[1 + a] - (kernel[a] - 1) * int(dilations[a]) - 1) // int(strides[a]) + 1 for a in range(n)
     ]
     y = None
     for tap in itertools.product(*[range(k) for k in kernel]):
         start = [t * int(d) for t, d in zip(tap, dilations)]
         limit = [st + (o - 1) * int(s) + 1 for st, o, s in zip(start, out_shape, strides)]
-        piece = lax.slice(xp, (0, 0, *start), (*xp.shape[:2], *limit), (1, 1, *(int(s) for s in strides)))
-        weight = w[(slice(None), 0, *tap)].reshape((1, -1) + (1,) * n).astype(x.dtype)
+        piece = lax.slice(
+            xp, (0, *start, 0), (xp.shape[0], *limit, xp.shape[-1]), (1, *(int(s) for s in strides), 1)
+        )
+        weight = w[(slice(None), 0, *tap)].astype(x.dtype)  # (C,): broadcasts on the last axis
         y = piece * weight if y is None else y + piece * weight
-    return y.astype(dtype)
+    return jnp.transpose(y, (0, n + 1, *range(1, n + 1))).astype(dtype)
 
 
 def conv_transpose_nd(
