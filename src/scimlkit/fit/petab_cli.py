@@ -32,7 +32,8 @@ def configure(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--engine", default="serial", help="serial, processes or a worker count")
+    p.add_argument("--engine", default="threads",
+                   help="threads (default: all cores, one compilation), serial, processes or a worker count")
     p.add_argument(
         "--out", default="result.json", help="where to write the result (JSON); plots go beside it"
     )

@@ -860,8 +860,10 @@ def from_petab(yaml_path: str | Path, **solver_options: Any) -> PEtabProblem:
     """Read a PEtab problem (YAML + SBML + tables) into a `PEtabProblem`.
 
     `solver_options` go to `PEtabProblem` (`rtol`, `atol`, `solver`, `max_steps`,
-    `steady_state_tol`); the defaults (Kvaerno5, rtol = atol = 1e-8) match the tolerances
-    that published reference likelihoods use.
+    `steady_state_tol`); the defaults (Kvaerno4, rtol = atol = 1e-8) match the tolerances
+    that published reference likelihoods use. Kvaerno4 was 2-30x faster than Kvaerno5 on 8
+    of the 10 benchmark problems in `../shared/petab` (2.5x slower on Bruno and Zheng, which
+    take milliseconds either way); pass `solver=diffrax.Kvaerno5()` to choose.
 
     Example:
         >>> from scimlkit import fit
