@@ -117,12 +117,14 @@ def is_threads(engine: Any) -> bool:
 
 def _map_threads(engine: Any, fn: Callable[..., list[Any]], payload: Any, items: Sequence[Any]) -> list[Any]:
     """One task per item on a thread pool, all sharing `payload` (nothing is pickled)."""
-    if isinstance(engine, ThreadPoolExecutor):
-        futures = [engine.submit(fn, payload, [item]) for item in items]
-        return [r for f in futures for r in f.result()]
-    with ThreadPoolExecutor(max_workers=min(n_workers(engine), max(len(items), 1))) as pool:
+    def run(pool: ThreadPoolExecutor) -> list[Any]:
         futures = [pool.submit(fn, payload, [item]) for item in items]
         return [r for f in futures for r in f.result()]
+
+    if isinstance(engine, ThreadPoolExecutor):
+        return run(engine)
+    with ThreadPoolExecutor(max_workers=min(n_workers(engine), max(len(items), 1))) as pool:
+        return run(pool)
 
 
 def _call(fn: Callable[..., list[Any]], blob: bytes, chunk: list[Any]) -> list[Any]:
