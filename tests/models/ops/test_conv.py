@@ -33,6 +33,12 @@ CONV_CASES = {
     "2d_valid": ((1, 2, 6, 6), (3, 2, 3, 3), {"auto_pad": "VALID", "strides": [2, 2]}),
     "1d": ((2, 3, 10), (5, 3, 3), {"pads": [2, 1], "dilations": [2]}),
     "3d": ((1, 2, 5, 6, 4), (3, 2, 3, 2, 2), {"strides": [1, 2, 1], "pads": [1, 0, 1, 1, 1, 0]}),
+    # 1x1 convolutions without padding run as a matrix product (`_pointwise_dot`)
+    "2d_pointwise": ((2, 5, 4, 3), (7, 5, 1, 1), {}),
+    "2d_pointwise_strided": ((2, 5, 7, 6), (3, 5, 1, 1), {"strides": [2, 3]}),
+    "1d_pointwise_strided": ((3, 4, 9), (2, 4, 1), {"strides": [2]}),
+    "3d_pointwise": ((1, 3, 4, 2, 5), (4, 3, 1, 1, 1), {"strides": [1, 2, 2]}),
+    "2d_pointwise_padded": ((1, 3, 4, 4), (2, 3, 1, 1), {"pads": [1, 0, 0, 1]}),  # padded: lax path
 }
 
 
@@ -47,6 +53,22 @@ def test_conv_without_bias_float64() -> None:
     x = rng.normal(size=(1, 2, 5, 5))
     w = rng.normal(size=(3, 2, 2, 2))
     check("Conv", [x, Static(w)], attrs={"pads": [0, 1, 1, 0]}, rtol=1e-10, atol=1e-12)  # ORT has no float64 Conv
+
+
+def test_pointwise_conv_float64_and_gradient() -> None:
+    """The 1x1 matrix-product path keeps float64 precision and differentiates like a convolution."""
+    from jax import lax
+
+    x = jnp.asarray(rng.normal(size=(2, 3, 5, 4)))
+    w = jnp.asarray(rng.normal(size=(4, 3, 1, 1)))
+    check("Conv", [np.asarray(x), Static(np.asarray(w))], attrs={"strides": [2, 1]}, rtol=1e-12, atol=1e-12)
+
+    def loss(conv, w):
+        return jnp.sum(jnp.sin(conv(w)))
+
+    ours = jax.grad(lambda w: loss(lambda w: conv_nd(x, w, strides=[2, 1], pads=[0] * 4, dilations=[1, 1]), w))(w)
+    direct = jax.grad(lambda w: loss(lambda w: lax.conv_general_dilated(x, w, (2, 1), [(0, 0), (0, 0)]), w))(w)
+    np.testing.assert_allclose(ours, direct, rtol=1e-12, atol=1e-12)
 
 
 TRANSPOSE_CASES = {

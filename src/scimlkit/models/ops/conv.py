@@ -96,6 +96,8 @@ def conv_nd(
     padding = [(int(pads[i]), int(pads[i + n])) for i in range(n)]
     if _use_depthwise_taps(x, w, group, preferred_element_type):
         return _depthwise_taps(x, w, strides, padding, dilations)
+    if _use_pointwise_dot(x, w, group, pads, preferred_element_type):
+        return _pointwise_dot(x, w, strides)
     return lax.conv_general_dilated(
         x,
         w,
@@ -149,6 +151,32 @@ def _depthwise_taps(x, w, strides, padding, dilations):
         weight = w[(slice(None), 0, *tap)].astype(x.dtype)  # (C,): broadcasts on the last axis
         y = piece * weight if y is None else y + piece * weight
     return jnp.transpose(y, (0, n + 1, *range(1, n + 1))).astype(dtype)
+
+
+def _use_pointwise_dot(x, w, group, pads, preferred_element_type) -> bool:
+    """Unpadded 1x1 convolutions run ~2x faster as a matrix product than as XLA:CPU's
+    convolution (its matrix-multiply kernel reaches the CPU's peak, its convolution does not)."""
+    return (
+        int(group) == 1
+        and all(int(k) == 1 for k in w.shape[2:])
+        and not any(int(p) for p in pads)
+        and preferred_element_type is None
+        and x.dtype in (jnp.float32, jnp.float64)
+    )
+
+
+def _pointwise_dot(x, w, strides):
+    """1x1 convolution `(N, C, *S)` as a channels-last matrix product with `(M, C)`.
+
+    Strides subsample after the transpose in; the transposes in and out fold away between neighbouring
+    convolutions (see `_depthwise_taps`).
+    """
+    n = x.ndim - 2
+    x = jnp.transpose(x, (0, *range(2, n + 2), 1))
+    if any(int(s) != 1 for s in strides):  # subsample channels-last: the layout stays channels-last
+        x = x[(slice(None), *(slice(None, None, int(s)) for s in strides), slice(None))]
+    y = jnp.matmul(x, w.reshape(w.shape[0], w.shape[1]).T, precision=lax.Precision.HIGHEST)
+    return jnp.transpose(y, (0, n + 1, *range(1, n + 1)))
 
 
 def conv_transpose_nd(
