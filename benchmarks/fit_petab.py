@@ -117,6 +117,9 @@ def pypesto_worker() -> None:
     job = json.loads(sys.stdin.read())
     t0 = time.perf_counter()
     petab_problem = petab.Problem.from_yaml(job["yaml"])
+    # AMICI cannot import timepoint-specific observable/noise parameter overrides (Fiedler):
+    # petab's own flattening rewrites them into per-timepoint observables (a no-op otherwise)
+    petab.flatten_timepoint_specific_output_overrides(petab_problem)
     importer = pypesto.petab.PetabImporter(petab_problem)
     problem = importer.create_problem(force_compile=job["cold"])
     build = time.perf_counter() - t0

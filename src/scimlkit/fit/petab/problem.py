@@ -570,13 +570,17 @@ class PEtabProblem(Problem):
     def _objective_from_states(self, x: Any, xs: jax.Array, x_inf: jax.Array, ok: jax.Array) -> jax.Array:
         """`objective_fn(x)` with the simulated states given (everything after the ODE solves)."""
         theta = self._full(_from_scale(x, self.scales))
-        preds = self._observe(theta, xs, x_inf, self._p_sim.resolve(theta))
+        total = self._log_density(self._observe(theta, xs, x_inf, self._p_sim.resolve(theta)))
+        return jnp.where(jnp.all(ok), -total, jnp.inf) - self.log_prior(x) + self.penalty(x)
+
+    def _log_density(self, preds: list[tuple[jax.Array, jax.Array]]) -> jax.Array:
+        """Sum of the measurements' log densities given each observable's (prediction, noise scale)."""
         total = jnp.asarray(0.0)
         for ob, (h, sigma) in zip(self.observables, preds, strict=True):
             total = total + jnp.sum(
                 _log_density(jnp.asarray(ob.y), h, sigma, ob.transformation, ob.distribution)
             )
-        return jnp.where(jnp.all(ok), -total, jnp.inf) - self.log_prior(x) + self.penalty(x)
+        return total
 
     def dynamic_indices(self) -> np.ndarray:
         """Indices (into `names`) of the estimated parameters that the ODE solves depend on.
@@ -601,12 +605,7 @@ class PEtabProblem(Problem):
 
     def _log_likelihood_natural(self, theta_est: jax.Array, adjoint: Any) -> jax.Array:
         preds, ok = self._predict(self._full(theta_est), adjoint)
-        total = jnp.asarray(0.0)
-        for ob, (h, sigma) in zip(self.observables, preds, strict=True):
-            total = total + jnp.sum(
-                _log_density(jnp.asarray(ob.y), h, sigma, ob.transformation, ob.distribution)
-            )
-        return jnp.where(ok, total, -jnp.inf)
+        return jnp.where(ok, self._log_density(preds), -jnp.inf)
 
     # -- public API ------------------------------------------------------------------------
     @property
