@@ -782,17 +782,6 @@ class PEtabProblem(Problem):
 
         fwd = forward_adjoint()
         dyn = jnp.asarray(self.dynamic_indices())
-        if self.objective_kind != "nll" or dyn.size == 0:
-
-            def both(w: Any) -> tuple[jax.Array, jax.Array]:
-                v = self.objective_fn(w, adjoint=fwd)
-                return v, v
-
-            def gradient(z: Any) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-                g, v = jax.jacfwd(both, has_aux=True)(z)
-                return g, (g, jnp.stack([v]))
-
-            return jax.jacfwd(gradient, has_aux=True)  # forward over forward through the solves
 
         def states(d: Any, x: Any) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
             xs, x_inf, _, ok = self._simulate_all(self._full(_from_scale(x.at[dyn].set(d), self.scales)), fwd)

@@ -168,8 +168,8 @@ def _use_pointwise_dot(x, w, group, pads, preferred_element_type) -> bool:
 def _pointwise_dot(x, w, strides):
     """1x1 convolution `(N, C, *S)` as a channels-last matrix product with `(M, C)`.
 
-    Strides subsample after the transpose in; the transposes in and out fold away between neighbouring
-    convolutions (see `_depthwise_taps`).
+    Strides subsample after the transpose in; the transposes in and out fold away between
+    neighbouring convolutions (see `_depthwise_taps`).
     """
     n = x.ndim - 2
     x = jnp.transpose(x, (0, *range(2, n + 2), 1))
