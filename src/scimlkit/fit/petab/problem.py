@@ -103,7 +103,7 @@ class PEtabProblem(Problem):
         rtol: float = 1e-8,
         atol: float = 1e-8,
         solver: diffrax.AbstractSolver | None = None,
-        max_steps: int = 200_000,
+        max_steps: int = 10_000,
         steady_state_tol: float = 1e-10,
         gradient: str = "auto",
     ) -> None:
@@ -923,7 +923,10 @@ def from_petab(yaml_path: str | Path, **solver_options: Any) -> PEtabProblem:
 
     `solver_options` go to `PEtabProblem` (`rtol`, `atol`, `solver`, `max_steps`,
     `steady_state_tol`); the defaults (Kvaerno4, rtol = atol = 1e-8) match the tolerances
-    that published reference likelihoods use. Kvaerno4 was 2-30x faster than Kvaerno5 on 8
+    that published reference likelihoods use. `max_steps` (default 10,000 per solve, as
+    AMICI's CVODES default) bounds the work of one simulation: a start whose parameters make
+    the model so stiff that the solve needs more fails fast (objective `inf`) instead of
+    stepping for minutes; all ten problems in `../shared/petab` need fewer at nominal values. Kvaerno4 was 2-30x faster than Kvaerno5 on 8
     of the 10 benchmark problems in `../shared/petab` (2.5x slower on Bruno and Zheng, which
     take milliseconds either way); pass `solver=diffrax.Kvaerno5()` to choose.
 
