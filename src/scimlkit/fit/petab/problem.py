@@ -926,9 +926,10 @@ def from_petab(yaml_path: str | Path, **solver_options: Any) -> PEtabProblem:
     that published reference likelihoods use. `max_steps` (default 10,000 per solve, as
     AMICI's CVODES default) bounds the work of one simulation: a start whose parameters make
     the model so stiff that the solve needs more fails fast (objective `inf`) instead of
-    stepping for minutes; all ten problems in `../shared/petab` need fewer at nominal values. Kvaerno4 was 2-30x faster than Kvaerno5 on 8
-    of the 10 benchmark problems in `../shared/petab` (2.5x slower on Bruno and Zheng, which
-    take milliseconds either way); pass `solver=diffrax.Kvaerno5()` to choose.
+    stepping for minutes; all ten problems in `../shared/petab` need fewer at nominal values.
+    Kvaerno4 was 2-30x faster than Kvaerno5 on 8 of the 10 benchmark problems in
+    `../shared/petab` (2.5x slower on Bruno and Zheng, which take milliseconds either way);
+    pass `solver=diffrax.Kvaerno5()` to choose.
 
     Example:
         >>> from scimlkit import fit
