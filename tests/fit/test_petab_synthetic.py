@@ -183,6 +183,16 @@ def test_closed_form_likelihood(problem: PEtabProblem) -> None:
     )
 
 
+def test_a_solve_that_exhausts_max_steps_gives_minus_infinity(tmp_path: Path) -> None:
+    # the default budget is AMICI's (10,000 steps per solve); past it the simulation fails
+    # and the log-likelihood is -inf (an optimizer treats the point as infeasible), no error
+    assert PEtabProblem.__init__.__kwdefaults__["max_steps"] == 10_000
+    tight = from_petab(_write(tmp_path), max_steps=2)
+    assert float(tight.log_likelihood(tight.nominal)) == -np.inf
+    f, g, _h = tight.newton(tight.x0)
+    assert f == np.inf and np.all(g == 0)
+
+
 def test_gradient_matches_finite_differences(problem: PEtabProblem) -> None:
     # the gradient estimate() uses (forward mode through the solver, estimation scale) against
     # central differences of the log-likelihood; the only prior (on k) is flat at x0 (k = its mean)
