@@ -335,7 +335,7 @@ def test_newton_and_fisher_models_agree_with_the_compiled_derivatives(
     assert np.all(np.linalg.eigvalsh(fim) > -1e-10)  # the Fisher information is semidefinite
 
 
-@pytest.mark.parametrize("method", ["trust-newton", "trust-fisher"])
+@pytest.mark.parametrize("method", ["trust-newton", "trust-fisher", "trust-hybrid"])
 def test_trust_region_methods_reach_a_stationary_point(problem: PEtabProblem, method: str) -> None:
     # the toy problem has Laplace noise (no least-squares form), which LM cannot take
     from scimlkit import fit

@@ -367,14 +367,14 @@ def resolve_method(method: str | Method) -> Method:
             from .twostage import TwoStage
 
             return TwoStage()
-        if key in ("trust-newton", "trust-fisher"):
+        if key in ("trust-newton", "trust-fisher", "trust-hybrid"):
             from .petab.trust import NewtonTrustRegion
 
-            return NewtonTrustRegion(hessian="exact" if key == "trust-newton" else "fisher")
+            return NewtonTrustRegion(hessian=key.removeprefix("trust-").replace("newton", "exact"))
         if key in _BY_NAME:
             return _BY_NAME[key]()
     raise MethodError(
-        f"unknown method {method!r}; choose one of {sorted({*_BY_NAME, 'two-stage', 'trust-newton', 'trust-fisher'})} "
+        f"unknown method {method!r}; choose one of {sorted({*_BY_NAME, 'two-stage', 'trust-newton', 'trust-fisher', 'trust-hybrid'})} "
         "or pass a method object such as fit.LevenbergMarquardt(...)"
     )
 

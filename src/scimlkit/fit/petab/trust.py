@@ -1,4 +1,4 @@
-"""`NewtonTrustRegion` (`method="trust-newton"` / `"trust-fisher"`): bounded trust-region Newton.
+"""`NewtonTrustRegion` (`method="trust-newton"`, `"trust-fisher"`, `"trust-hybrid"`): bounded trust region.
 
 Gauss-Newton methods (`LevenbergMarquardt`) see a likelihood with estimated noise scales
 only through pseudo-residuals `sqrt(2 log(sigma / floor) + 1)`, whose Gauss-Newton matrix
@@ -7,7 +7,7 @@ underestimates the curvature along the noise parameters by the factor
 there, the trust region shrinks and the iteration crawls along the valley for hundreds of
 Jacobians and stops short of the optimum. This method minimizes the exact objective with
 its exact gradient and a trust region (as Fides, Froehlich & Sorger 2022, does) on one of
-two Hessian models:
+three Hessian models:
 
 - `hessian="exact"` (default): the exact Hessian, forward over forward through the solver
   (`target.newton(x) -> (objective, gradient, hessian)`, one compiled call for
@@ -18,6 +18,12 @@ two Hessian models:
   2 (1) (d log sigma)^T (d log sigma)`; targets without it fall back to Gauss-Newton. Each
   iteration is ~4x cheaper, but it misses the curvature of the residuals in sloppy
   directions and needed 100-450 iterations per start on Boehm.
+- `hessian="hybrid"`: the Fisher information plus a structured secant correction for the
+  residual curvature (`_StructuredSR1`), each step on whichever of the two models predicted
+  the last actual decrease better (NL2SOL's rule). Only first-order sensitivities, so
+  each iteration costs a Fisher evaluation, and it converges where Fisher steps alone crawl.
+  Measured on Boehm: 30-170 iterations per start, each ~4x cheaper than an exact one;
+  on Bruno_JExpBot2016 ~9x cheaper.
 
 Bounds: variables at a bound whose gradient points outwards are held fixed for the
 subproblem; a step that leaves the box is either truncated at the first bound it meets
@@ -105,6 +111,7 @@ class NewtonTrustRegion(Method):
     def run(self, target: Any, x0: np.ndarray, seed: int) -> Outcome:
         lo, hi = np.asarray(target.lower, float), np.asarray(target.upper, float)
         model = _model(target, self.hessian)
+        secant = _StructuredSR1(x0.size) if self.hessian == "hybrid" else None
         x = np.clip(np.asarray(x0, float), lo, hi)
         f, g, h = model(x)
         if not np.isfinite(f):
@@ -115,17 +122,18 @@ class NewtonTrustRegion(Method):
         status, message, it = Status.max_iterations, "maximum number of iterations reached", 0
         while it < self.max_iterations:
             it += 1
-            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
-                status, message = Status.failed, "non-finite gradient or Fisher information"
+            hm = h if secant is None else secant.model(h)
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(hm))):
+                status, message = Status.failed, "non-finite gradient or Hessian model"
                 break
             free = ~(((x <= lo + tiny) & (g > 0)) | ((x >= hi - tiny) & (g < 0)))
             if np.linalg.norm(g[free]) <= self.gatol:
                 status, message = Status.converged, "gradient below gatol"
                 break
             p = np.zeros_like(x)
-            p[free] = _subproblem(g[free], h[np.ix_(free, free)], delta)
-            p = _into_box(x, p, g, h, lo, hi)
-            pred = -(g @ p + 0.5 * p @ h @ p)
+            p[free] = _subproblem(g[free], hm[np.ix_(free, free)], delta)
+            p = _into_box(x, p, g, hm, lo, hi)
+            pred = -(g @ p + 0.5 * p @ hm @ p)
             step = float(np.linalg.norm(p))
             if pred <= 0 or step == 0.0:
                 delta = 0.25 * delta
@@ -138,6 +146,9 @@ class NewtonTrustRegion(Method):
             # evaluating the model there costs less than a separate objective call (and compile)
             f_new, g_new, h_new = model(x_new)
             rho = (f - f_new) / pred if np.isfinite(f_new) else -np.inf
+            if secant is not None and np.isfinite(f_new):
+                secant.choose(f - f_new, g, h, p)
+                secant.update(x_new - x, g_new - g, h_new)
             if rho < 0.25:
                 delta = 0.25 * min(delta, step)
             elif rho > 0.75 and step > 0.9 * delta:
@@ -152,6 +163,40 @@ class NewtonTrustRegion(Method):
                 status, message = Status.converged, "trust radius below xtol"
                 break
         return Outcome(x, float(f), status, message, it)
+
+
+class _StructuredSR1:
+    """Fisher information plus a secant correction for the residual curvature it lacks.
+
+    The Fisher information (Gauss-Newton matrix) misses the second derivatives of the
+    residuals; where they matter (large residuals, sloppy directions) Fisher steps converge
+    only linearly. `A` is updated by the symmetric rank-one formula on the structured
+    secant condition `(F(x + s) + A) s = g(x + s) - g(x)` (so it may be indefinite), from
+    every trial point, accepted or not. As in NL2SOL (Dennis, Gay & Welsch 1981), each step
+    is taken on whichever model, `F` or `F + A`, predicted the last actual change better.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.a = np.zeros((n, n))
+        self.active = False
+
+    def model(self, fisher: np.ndarray) -> np.ndarray:
+        return fisher + self.a if self.active else fisher
+
+    def choose(self, actual: float, g: np.ndarray, fisher: np.ndarray, p: np.ndarray) -> None:
+        """Keep the model, `F` or `F + A`, whose predicted decrease along the step `p` came
+        closer to the `actual` one (taken before `A` learns from this step)."""
+        pred_f = -(g @ p + 0.5 * p @ fisher @ p)
+        pred_s = pred_f - 0.5 * p @ self.a @ p
+        self.active = abs(actual - pred_s) < abs(actual - pred_f)
+
+    def update(self, s: np.ndarray, y: np.ndarray, fisher_new: np.ndarray) -> None:
+        r = y - fisher_new @ s - self.a @ s
+        denom = float(r @ s)
+        if abs(denom) > 1e-8 * float(np.linalg.norm(r) * np.linalg.norm(s)) and np.all(
+            np.isfinite(r)
+        ):
+            self.a += np.outer(r, r) / denom
 
 
 def _into_box(
