@@ -12,6 +12,8 @@ import math
 import textwrap
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -333,6 +335,19 @@ def test_newton_and_fisher_models_agree_with_the_compiled_derivatives(
     np.testing.assert_allclose(g2, g, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(h1, problem.compiled.hessian(x), rtol=1e-8, atol=1e-8)
     assert np.all(np.linalg.eigvalsh(fim) > -1e-10)  # the Fisher information is semidefinite
+    # fisher() also takes sensitivities along the dynamic parameters only: the same matrix as
+    # the Jacobian of its rows through the full simulation, sensitivities along everything
+    from scimlkit.fit.petab.problem import _from_scale
+    from scimlkit.fit.simulate import forward_adjoint
+
+    def rows(z):
+        xs, x_inf, _, ok = problem._simulate_all(
+            problem._full(_from_scale(z, problem.scales)), forward_adjoint()
+        )
+        return problem._fisher_rows(z, xs, x_inf, ok)[0]
+
+    jac = np.asarray(jax.jacfwd(rows)(jnp.asarray(x)))
+    np.testing.assert_allclose(fim, jac.T @ jac, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("method", ["trust-newton", "trust-fisher", "trust-hybrid"])

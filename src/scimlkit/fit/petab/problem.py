@@ -696,16 +696,19 @@ class PEtabProblem(Problem):
         r = jnp.concatenate([jnp.ravel(q) for q in parts])
         return jnp.where(ok, r, jnp.inf), jnp.asarray(0)
 
-    def _fisher_rows(self, x: Any, adjoint: Any) -> tuple[jax.Array, jax.Array]:
-        """Rows `R` whose Jacobian gives the Fisher information `J_R^T J_R`, and the objective.
+    def _fisher_rows(
+        self, x: Any, xs: jax.Array, x_inf: jax.Array, ok: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """Rows `R` whose Jacobian gives the Fisher information `J_R^T J_R`, and the objective,
+        from the simulated states (`_simulate_all`).
 
         Per measurement `th / stop_gradient(sigma)` (transformed prediction over the noise
         scale: the location part) and, where the scale is estimated, `sqrt(2) log sigma`
         (normal) or `log sigma` (Laplace): the expected curvature of `-log p` in `log sigma`.
         Priors with a least-squares form add their residuals.
         """
-        theta_est = _from_scale(x, self.scales)
-        preds, ok = self._predict(self._full(theta_est), adjoint)
+        theta = self._full(_from_scale(x, self.scales))
+        preds, ok = self._observe(theta, xs, x_inf, self._p_sim.resolve(theta)), jnp.all(ok)
         parts, total = [], jnp.asarray(0.0)
         for ob, (h, sigma) in zip(self.observables, preds, strict=True):
             y = jnp.asarray(ob.y)
@@ -735,18 +738,10 @@ class PEtabProblem(Problem):
         """Objective, its gradient and the Fisher information matrix at estimation-scale `x`.
 
         One forward-mode pass through the solver (compiled on first use) gives all three; the
-        Hessian model of `FisherTrustRegion` (`method="fides"`). A failed solve gives `inf`.
+        Hessian model of `method="trust-fisher"` and `"trust-hybrid"`. A failed solve gives `inf`.
         """
         if getattr(self, "_fisher_jit", None) is None:
-            from scimlkit.fit.simulate import forward_adjoint
-
-            fwd = forward_adjoint()
-
-            def stacked(z: Any) -> tuple[jax.Array, jax.Array]:
-                rows, obj = self._fisher_rows(z, fwd)
-                return jnp.concatenate([rows, obj[None]]), obj
-
-            self._fisher_jit = jax.jit(jax.jacfwd(stacked, has_aux=True))
+            self._fisher_jit = jax.jit(self._fisher_fn())
         self.compiled.counts.jacobian += 1
         jac, obj = jax.device_get(self._fisher_jit(np.asarray(x, dtype=np.float64)))
         f = float(obj)
@@ -755,6 +750,47 @@ class PEtabProblem(Problem):
             return np.inf, np.zeros(n), np.eye(n)
         jr, g = np.asarray(jac[:-1]), np.array(jac[-1])
         return f, g, jr.T @ jr
+
+    def _dynamic_states(
+        self, x: Any, dyn: jax.Array, d: Any, adjoint: Any
+    ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        """Simulated states (time grid, steady states) and ok flags at `x` with its dynamic
+        entries `x[dyn]` replaced by `d` (the variables that sensitivities are taken along)."""
+        xs, x_inf, _, ok = self._simulate_all(
+            self._full(_from_scale(x.at[dyn].set(d), self.scales)), adjoint
+        )
+        return (xs, x_inf), ok
+
+    def _fisher_fn(self) -> Any:
+        """`x -> (Jacobian of [Fisher rows, objective], objective)`, traceable (see `fisher`).
+
+        First-order sensitivities of the states along the `dynamic_indices` only; the rows
+        are differentiated through the states' first-order Taylor model, which has the same
+        value and Jacobian at `x`.
+        """
+        from scimlkit.fit.simulate import forward_adjoint
+
+        fwd = forward_adjoint()
+        dyn = jnp.asarray(self.dynamic_indices())
+
+        def fisher(x: Any) -> tuple[jax.Array, jax.Array]:
+            d0 = x[dyn]
+
+            def states(d: Any) -> Any:
+                s, ok = self._dynamic_states(x, dyn, d, fwd)
+                return s, (s, ok)
+
+            j1, (s0, ok) = jax.jacfwd(states, has_aux=True)(d0)
+
+            def stacked(z: Any) -> tuple[jax.Array, jax.Array]:
+                delta = z[dyn] - d0
+                xs, x_inf = jax.tree.map(lambda s, j: s + j @ delta, s0, j1)
+                rows, obj = self._fisher_rows(z, xs, x_inf, ok)
+                return jnp.concatenate([rows, obj[None]]), obj
+
+            return jax.jacfwd(stacked, has_aux=True)(x)
+
+        return fisher
 
     def newton(self, x: Any) -> tuple[float, np.ndarray, np.ndarray]:
         """Objective, gradient and exact Hessian at estimation-scale `x`.
@@ -783,15 +819,11 @@ class PEtabProblem(Problem):
         fwd = forward_adjoint()
         dyn = jnp.asarray(self.dynamic_indices())
 
-        def states(d: Any, x: Any) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
-            xs, x_inf, _, ok = self._simulate_all(self._full(_from_scale(x.at[dyn].set(d), self.scales)), fwd)
-            return (xs, x_inf), ok
-
         def newton(x: Any) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
             d0 = x[dyn]
 
             def first(d: Any) -> Any:
-                s, ok = states(d, x)
+                s, ok = self._dynamic_states(x, dyn, d, fwd)
                 return s, (s, ok)
 
             def second(d: Any) -> Any:
