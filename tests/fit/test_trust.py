@@ -73,3 +73,10 @@ def test_hybrid_reaches_the_optimum_in_fewer_iterations_than_fisher() -> None:
         assert outcome.status.value.startswith("converged")
         assert outcome.x[0] == pytest.approx(x_star, abs=1e-5)
     assert runs["hybrid"].iterations < runs["fisher"].iterations
+
+
+def test_an_unknown_hessian_model_is_a_method_error() -> None:
+    from scimlkit.fit.errors import MethodError
+
+    with pytest.raises(MethodError, match="hessian must be"):
+        NewtonTrustRegion(hessian="bfgs").check(LargeResidual())

@@ -1,4 +1,4 @@
-"""`scimlkit fit petab PROBLEM.yaml [--starts 50] [--method trust-newton] [--out result.json]`.
+"""`scimlkit fit petab PROBLEM.yaml [--starts 50] [--method trust-hybrid] [--out result.json]`.
 
 Reads a PEtab problem, prints the log-likelihood at the nominal parameters, runs a
 multi-start estimation, prints the summary, writes the result as JSON and two plots next
@@ -25,10 +25,11 @@ def configure(subparsers: Any) -> None:
     p.add_argument("--starts", type=int, default=50, help="number of starts (default 50)")
     p.add_argument(
         "--method",
-        default="trust-newton",
+        default="trust-hybrid",
         help=(
-            "estimation method (trust-newton, trust-fisher, lm, lbfgs, bfgs, trust, cmaes, de; "
-            "default trust-newton: exact-Hessian trust region, see docs/fit/petab.md)"
+            "estimation method (trust-hybrid, trust-newton, trust-fisher, lm, lbfgs, bfgs, trust, "
+            "cmaes, de; default trust-hybrid: Fisher information plus a secant correction in a "
+            "trust region, see docs/fit/petab.md)"
         ),
     )
     p.add_argument("--seed", type=int, default=0)

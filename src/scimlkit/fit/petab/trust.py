@@ -33,7 +33,7 @@ or projected onto the box, whichever the quadratic model prefers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +87,8 @@ class NewtonTrustRegion(Method):
         >>> from scimlkit.fit.petab.trust import NewtonTrustRegion
         >>> NewtonTrustRegion(max_iterations=200).name
         'trust-newton'
+        >>> NewtonTrustRegion(hessian="hybrid").name
+        'trust-hybrid'
     """
 
     max_iterations: int = 1000
@@ -96,9 +98,15 @@ class NewtonTrustRegion(Method):
     xtol: float = 1e-10
     delta0: float = 1.0
     hessian: str = "exact"
-    name: ClassVar[str] = "trust-newton"
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """`"trust-newton"`, `"trust-fisher"` or `"trust-hybrid"`, after the Hessian model."""
+        return "trust-newton" if self.hessian == "exact" else f"trust-{self.hessian}"
 
     def check(self, target: Any) -> None:
+        if self.hessian not in ("exact", "fisher", "hybrid"):
+            raise MethodError(f"hessian must be 'exact', 'fisher' or 'hybrid', not {self.hessian!r}")
         if getattr(target, "fisher", None) is None and target.residual_form is not None:
             raise MethodError(
                 f"method {self.name!r} needs a Fisher information (PEtab problems) or a "
