@@ -22,7 +22,7 @@ three Hessian models:
   residual curvature (`_StructuredSR1`), each step on whichever of the two models predicted
   the last actual decrease better (NL2SOL's rule). Only first-order sensitivities, so
   each iteration costs a Fisher evaluation, and it converges where Fisher steps alone crawl.
-  Measured on Boehm: 30-170 iterations per start, each ~4x cheaper than an exact one;
+  Measured on Boehm: 21-108 iterations per start, each ~4x cheaper than an exact one;
   on Bruno_JExpBot2016 ~9x cheaper.
 
 Bounds: variables at a bound whose gradient points outwards are held fixed for the
