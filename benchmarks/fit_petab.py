@@ -14,7 +14,7 @@ model build finds its tools. If it cannot run, the table says why and keeps our 
 
     .venv/bin/python benchmarks/fit_petab.py                        # Boehm, Fiedler, Crauste; 20 starts
     .venv/bin/python benchmarks/fit_petab.py --quick                # 1 problem, 3 starts (CI smoke)
-    .venv/bin/python benchmarks/fit_petab.py --problems Boehm_JProteomeRes2014 --methods trust-newton lm
+    .venv/bin/python benchmarks/fit_petab.py --problems Boehm_JProteomeRes2014 --methods trust-hybrid trust-newton lm
     .venv/bin/python benchmarks/fit_petab.py --tol 0     # optimize at the reference tolerances 1e-8
 """
 
@@ -152,7 +152,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", nargs="*", default=DEFAULT_PROBLEMS)
     ap.add_argument("--starts", type=int, default=20)
-    ap.add_argument("--methods", nargs="*", default=["trust-newton"])
+    ap.add_argument("--methods", nargs="*", default=["trust-hybrid"])
     ap.add_argument("--tol", type=float, default=1e-6,
                     help="rtol = atol of our solver while optimizing (0: the reference 1e-8); "
                          "reported objectives are always re-evaluated at 1e-8")
