@@ -159,7 +159,11 @@ plt.show()
 #   multiple shooting, or two-stage collocation to get a start, then LM.
 # - **Rugged landscapes, no good bounds on scale, cheap simulations:** CMA-ES or DE, then a
 #   local polish (both do one by default). They cost 10-100x more evaluations.
-# - **PEtab problems with many conditions:** the cost is in simulation; use few, good
-#   starts (LM or L-BFGS-B), and `fit.profile` afterwards for identifiability.
+# - **PEtab problems (likelihoods with estimated noise scales):** `"trust-hybrid"`, the
+#   default of `scimlkit fit petab` (Fisher information plus a secant correction; more
+#   starts at the optimum than pyPESTO + Fides in less time on Boehm, Bruno and Fiedler, see
+#   the PEtab page); `"trust-newton"` when exact Hessians are affordable (few dynamic
+#   parameters) and the Fisher-based path stalls in a poor basin (Crauste). The cost is in
+#   simulation: use `fit.profile` afterwards for identifiability.
 # - **Uncertainty, not just a point:** `fit.sample(method="nuts")`, or `"ensemble"` when
 #   gradients through the solver are unreliable.
