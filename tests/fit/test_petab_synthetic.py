@@ -362,3 +362,15 @@ def test_trust_region_methods_reach_a_stationary_point(problem: PEtabProblem, me
     assert best.objective <= problem.compiled.objective(start)
     ref = fit.estimate(problem, fit.LBFGS(gtol=1e-10), starts=best.x[None])
     assert best.objective == pytest.approx(ref.objective, abs=1e-6)
+
+
+def test_a_runtime_check_inside_the_solve_is_a_failed_evaluation_not_a_crash() -> None:
+    from scimlkit.fit.petab.problem import _solver_check_failed
+
+    # what XLA:CPU raises through its callback when Lineax meets a non-finite linear solve
+    callback = ValueError(
+        "INTERNAL: CpuCallback error calling callback: Traceback (most recent call last):\n"
+        "_EquinoxRuntimeError: A linear solver received non-finite (NaN or inf) input"
+    )
+    assert _solver_check_failed(callback)
+    assert not _solver_check_failed(ValueError("could not broadcast shapes (3,) and (4,)"))

@@ -743,13 +743,22 @@ class PEtabProblem(Problem):
         if getattr(self, "_fisher_jit", None) is None:
             self._fisher_jit = jax.jit(self._fisher_fn())
         self.compiled.counts.jacobian += 1
-        jac, obj = jax.device_get(self._fisher_jit(np.asarray(x, dtype=np.float64)))
+        try:
+            jac, obj = jax.device_get(self._fisher_jit(np.asarray(x, dtype=np.float64)))
+        except (jax.errors.JaxRuntimeError, ValueError) as error:
+            if not _solver_check_failed(error):
+                raise
+            return self._failed_model()
         f = float(obj)
         if not np.isfinite(f):
-            n = len(self.names)
-            return np.inf, np.zeros(n), np.eye(n)
+            return self._failed_model()
         jr, g = np.asarray(jac[:-1]), np.array(jac[-1])
         return f, g, jr.T @ jr
+
+    def _failed_model(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """What `fisher` and `newton` return where the solve fails: the trust region rejects it."""
+        n = len(self.names)
+        return np.inf, np.zeros(n), np.eye(n)
 
     def _dynamic_states(
         self, x: Any, dyn: jax.Array, d: Any, adjoint: Any
@@ -804,11 +813,15 @@ class PEtabProblem(Problem):
         if getattr(self, "_newton_jit", None) is None:
             self._newton_jit = jax.jit(self._newton_fn())
         self.compiled.counts.hessian += 1
-        h, (g, v) = jax.device_get(self._newton_jit(np.asarray(x, dtype=np.float64)))
+        try:
+            h, (g, v) = jax.device_get(self._newton_jit(np.asarray(x, dtype=np.float64)))
+        except (jax.errors.JaxRuntimeError, ValueError) as error:
+            if not _solver_check_failed(error):
+                raise
+            return self._failed_model()
         f = float(v[0])
         if not np.isfinite(f):
-            n = len(self.names)
-            return np.inf, np.zeros(n), np.eye(n)
+            return self._failed_model()
         h = np.asarray(h)
         return f, np.array(g), 0.5 * (h + h.T)
 
@@ -889,6 +902,13 @@ class PEtabProblem(Problem):
             f"{len(self.pairs)} condition(s), {self.n_measurements} measurements, "
             f"{len(self.functions.state_ids)} states)"
         )
+
+
+def _solver_check_failed(error: Exception) -> bool:
+    """Whether `error` is a runtime check inside the solve (Equinox/Lineax: a non-finite linear
+    solve in a stiff or overflowing region), which means a failed evaluation, not a bug.
+    XLA:CPU reports it as `JaxRuntimeError` or, through its callback, as `ValueError`."""
+    return isinstance(error, jax.errors.JaxRuntimeError) or "EquinoxRuntimeError" in str(error)
 
 
 def _prior(spec: tuple[str, tuple[float, ...]] | None, pid: str, problem: str) -> Prior | None:
