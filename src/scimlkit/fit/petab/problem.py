@@ -743,17 +743,25 @@ class PEtabProblem(Problem):
         if getattr(self, "_fisher_jit", None) is None:
             self._fisher_jit = jax.jit(self._fisher_fn())
         self.compiled.counts.jacobian += 1
-        try:
-            jac, obj = jax.device_get(self._fisher_jit(np.asarray(x, dtype=np.float64)))
-        except (jax.errors.JaxRuntimeError, ValueError) as error:
-            if not _solver_check_failed(error):
-                raise
+        out = self._run_compiled(self._fisher_jit, x)
+        if out is None:
             return self._failed_model()
+        jac, obj = out
         f = float(obj)
         if not np.isfinite(f):
             return self._failed_model()
         jr, g = np.asarray(jac[:-1]), np.array(jac[-1])
         return f, g, jr.T @ jr
+
+    @staticmethod
+    def _run_compiled(fn: Any, x: Any) -> Any:
+        """`fn(x)` on the host, or None where a runtime check inside the solve failed."""
+        try:
+            return jax.device_get(fn(np.asarray(x, dtype=np.float64)))
+        except (jax.errors.JaxRuntimeError, ValueError) as error:
+            if not _solver_check_failed(error):
+                raise
+            return None
 
     def _failed_model(self) -> tuple[float, np.ndarray, np.ndarray]:
         """What `fisher` and `newton` return where the solve fails: the trust region rejects it."""
@@ -813,12 +821,10 @@ class PEtabProblem(Problem):
         if getattr(self, "_newton_jit", None) is None:
             self._newton_jit = jax.jit(self._newton_fn())
         self.compiled.counts.hessian += 1
-        try:
-            h, (g, v) = jax.device_get(self._newton_jit(np.asarray(x, dtype=np.float64)))
-        except (jax.errors.JaxRuntimeError, ValueError) as error:
-            if not _solver_check_failed(error):
-                raise
+        out = self._run_compiled(self._newton_jit, x)
+        if out is None:
             return self._failed_model()
+        h, (g, v) = out
         f = float(v[0])
         if not np.isfinite(f):
             return self._failed_model()
