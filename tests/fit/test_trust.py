@@ -80,3 +80,29 @@ def test_an_unknown_hessian_model_is_a_method_error() -> None:
 
     with pytest.raises(MethodError, match="hessian must be"):
         NewtonTrustRegion(hessian="bfgs").check(LargeResidual())
+
+
+class CoupledQuadratic:
+    """`f = x.H.x / 2 - b.x` on `x >= 0` with strongly coupled `H`: the unconstrained
+    minimizer has `x_0 < 0`; the bounded one is `(0, b_1 / H_11) = (0, 1)` (KKT: the
+    gradient there, `(0.4, 0)`, points out of the box along `x_0` only)."""
+
+    lower = np.array([0.0, 0.0])
+    upper = np.array([10.0, 10.0])
+    h = np.array([[1.0, 0.9], [0.9, 1.0]])
+    b = np.array([0.5, 1.0])
+
+    def newton(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return 0.5 * x @ self.h @ x - self.b @ x, self.h @ x - self.b, self.h
+
+    fisher = newton
+
+
+@pytest.mark.parametrize("hessian", ["exact", "hybrid"])
+def test_a_bound_variable_the_step_pushes_out_is_held(hessian: str) -> None:
+    # at (0, 0.5) the gradient (-0.05, -0.5) points into the box, but the Newton step on
+    # both variables leaves it along x_0: holding x_0 gives the bounded minimizer in one step
+    target = CoupledQuadratic()
+    outcome = NewtonTrustRegion(hessian=hessian, delta0=10.0).run(target, np.array([0.0, 0.5]), 0)
+    np.testing.assert_allclose(outcome.x, [0.0, 1.0], atol=1e-12)
+    assert outcome.iterations == 2  # the step, then the gradient test at the minimizer

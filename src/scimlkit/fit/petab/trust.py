@@ -26,8 +26,9 @@ three Hessian models:
   on Bruno_JExpBot2016 ~9x cheaper.
 
 Bounds: variables at a bound whose gradient points outwards are held fixed for the
-subproblem; a step that leaves the box is either truncated at the first bound it meets
-or projected onto the box, whichever the quadratic model prefers.
+subproblem, and so are those at a bound that the step would push outwards (solved again
+without them); a step that still leaves the box is either truncated at the first bound it
+meets or projected onto the box, whichever the quadratic model prefers.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def _subproblem(g: np.ndarray, h: np.ndarray, delta: float) -> np.ndarray:
     lo = max(0.0, -lam[0])
 
     def norm(mu: float) -> float:
-        return float(np.linalg.norm(a / np.maximum(lam + mu, 1e-300)))
+        with np.errstate(over="ignore"):  # near-singular directions: an infinite norm is the answer
+            return float(np.linalg.norm(a / np.maximum(lam + mu, 1e-300)))
 
     if lam[0] > 0 and norm(0.0) <= delta:
         return -(q @ (a / lam))
@@ -134,12 +136,12 @@ class NewtonTrustRegion(Method):
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(hm))):
                 status, message = Status.failed, "non-finite gradient or Hessian model"
                 break
-            free = ~(((x <= lo + tiny) & (g > 0)) | ((x >= hi - tiny) & (g < 0)))
+            at_lo, at_hi = x <= lo + tiny, x >= hi - tiny
+            free = ~((at_lo & (g > 0)) | (at_hi & (g < 0)))
             if np.linalg.norm(g[free]) <= self.gatol:
                 status, message = Status.converged, "gradient below gatol"
                 break
-            p = np.zeros_like(x)
-            p[free] = _subproblem(g[free], hm[np.ix_(free, free)], delta)
+            p = _free_step(g, hm, delta, free, at_lo, at_hi)
             p = _into_box(x, p, g, hm, lo, hi)
             pred = -(g @ p + 0.5 * p @ hm @ p)
             step = float(np.linalg.norm(p))
@@ -205,6 +207,31 @@ class _StructuredSR1:
             np.isfinite(r)
         ):
             self.a += np.outer(r, r) / denom
+
+
+def _free_step(
+    g: np.ndarray, h: np.ndarray, delta: float, free: np.ndarray, at_lo: np.ndarray, at_hi: np.ndarray
+) -> np.ndarray:
+    """Trust-region step on the free variables, holding also those at a bound that it pushes out.
+
+    A variable at a bound with its gradient pointing inwards is free, but through its
+    coupling with the others the step may still push it outwards; projecting such a step
+    back spoils the model's prediction and the trust region collapses (measured on
+    Zheng_PNAS2012: hundreds of iterations creeping along a bound). Fixing those variables
+    and solving again (at most once per variable) gives a step that stays in the box there.
+    """
+    free = free.copy()
+    p = np.zeros_like(g)
+    for _ in range(g.size):
+        p[:] = 0.0
+        if not free.any():
+            break
+        p[free] = _subproblem(g[free], h[np.ix_(free, free)], delta)
+        out = free & ((at_lo & (p < 0)) | (at_hi & (p > 0)))
+        if not out.any():
+            break
+        free &= ~out
+    return p
 
 
 def _into_box(
