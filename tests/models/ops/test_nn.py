@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import onnx
 import pytest
 from _node_check import Static, check, node_model, ours, x64  # noqa: F401  (x64: autouse fixture)
+
+import scimlkit.models as sm
 
 rng = np.random.default_rng(3)
 
@@ -103,3 +108,68 @@ def test_losses(reduction: str) -> None:
     check("SoftmaxCrossEntropyLoss", [scores, labels, weight], attrs=attrs, n_out=2, opset=13, ref="ort",
           rtol=1e-5, atol=1e-6)
     check("NegativeLogLikelihoodLoss", [scores, labels], attrs=attrs, opset=13, ref="ort", rtol=1e-5, atol=1e-6)
+
+
+def _flex_model(q_shape, k_shape, v_shape, *, score_mod: bool, prob_mod: bool) -> onnx.ModelProto:
+    """`ai.onnx.preview::FlexAttention` with an ALiBi-like `score_mod` (scores * 0.5 - |i - j| / 4,
+    the distance as a constant) and a `prob_mod` that renormalizes `probs ** 2` rows."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def tensor(name: str, shape) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+    rank4 = ["B", "H", "L", "S"]
+    attrs = {}
+    if score_mod:
+        dist = np.abs(np.arange(q_shape[2])[:, None] - np.arange(k_shape[2])[None, :]).astype(np.float32) / 4
+        attrs["score_mod"] = helper.make_graph(
+            [helper.make_node("Mul", ["s", "half"], ["m"]), helper.make_node("Sub", ["m", "dist"], ["s_out"])],
+            "score_mod", [tensor("s", rank4)], [tensor("s_out", rank4)],
+            [numpy_helper.from_array(np.float32(0.5), "half"), numpy_helper.from_array(dist, "dist")],
+        )
+    if prob_mod:
+        attrs["prob_mod"] = helper.make_graph(
+            [helper.make_node("Mul", ["p", "p"], ["p2"]),
+             helper.make_node("ReduceSum", ["p2", "last"], ["total"], keepdims=1),
+             helper.make_node("Div", ["p2", "total"], ["p_out"])],
+            "prob_mod", [tensor("p", rank4)], [tensor("p_out", rank4)],
+            [numpy_helper.from_array(np.array([-1], np.int64), "last")],
+        )
+    node = helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview", **attrs)
+    graph = helper.make_graph([node], "flex", [tensor("q", q_shape), tensor("k", k_shape), tensor("v", v_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23),
+                                                    helper.make_opsetid("ai.onnx.preview", 1)])
+    model.ir_version = 10
+    return model
+
+
+@pytest.mark.parametrize("mods", [(False, False), (True, False), (False, True), (True, True)])
+def test_flex_attention_with_grouped_heads_and_modifier_subgraphs(mods: tuple[bool, bool]) -> None:
+    from _node_check import assert_same, reference
+
+    q, k, v = _x(2, 4, 3, 8), _x(2, 2, 5, 8), _x(2, 2, 5, 6)  # 4 query heads share 2 K/V heads
+    model = _flex_model(q.shape, k.shape, v.shape, score_mod=mods[0], prob_mod=mods[1])
+    expected = reference(model, [q, k, v])[0]
+    for jit in (False, True):
+        assert_same(ours(model, [q, k, v], jit=jit)[0], expected, rtol=1e-5, atol=1e-6, what=f"jit={jit}")
+
+
+def test_flex_attention_gradient_through_the_modifiers_matches_finite_differences() -> None:
+    q, k, v = _x(1, 2, 3, 4), _x(1, 2, 3, 4), _x(1, 2, 3, 4)
+    m = sm.load(_flex_model(q.shape, k.shape, v.shape, score_mod=True, prob_mod=True).SerializeToString())
+    loss = jax.jit(lambda q: jnp.sum(m(q, k, v) ** 2))
+    g = np.asarray(jax.grad(loss)(jnp.asarray(q)))
+    eps, idx = 1e-2, (0, 1, 2, 3)
+    up, down = q.copy(), q.copy()
+    up[idx] += eps
+    down[idx] -= eps
+    fd = (float(loss(up)) - float(loss(down))) / (2 * eps)
+    assert g[idx] == pytest.approx(fd, rel=1e-2, abs=1e-4)
+
+
+def test_flex_attention_rejects_rank_3_inputs() -> None:
+    q = _x(2, 3, 8)
+    model = _flex_model(q.shape, q.shape, q.shape, score_mod=False, prob_mod=False)
+    with pytest.raises(sm.ModelError, match="rank 4"):
+        ours(model, [q, q, q])

@@ -145,6 +145,58 @@ def attention(
     return outputs[: ctx.num_outputs] if ctx.num_outputs > 1 else y
 
 
+@register_op("FlexAttention", domain="ai.onnx.preview")
+def flex_attention(ctx: OpContext, q, k, v, *, scale=None, score_mod=None, prob_mod=None, softmax_precision=None):
+    """Scaled dot-product attention with optional `score_mod` / `prob_mod` subgraphs.
+
+    `(B, Hq, L, E)` queries against `(B, Hkv, S, E)` keys and `(B, Hkv, S, Ev)` values
+    (grouped-query when `Hq` is a multiple of `Hkv`). The scores are computed in the
+    input dtype from `sqrt(scale)`-scaled `q` and `k`, then cast to the softmax precision
+    (float32 for 16-bit inputs unless `softmax_precision` says otherwise), where the
+    modifiers, the softmax and the product with `v` run; the result has `v`'s dtype.
+    """
+    q, k, v = jnp.asarray(q), jnp.asarray(k), jnp.asarray(v)
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise OpAttributeError(
+            f"{ctx.describe()}: Q, K and V must be rank 4 (batch, heads, sequence, head size), "
+            f"got shapes {q.shape}, {k.shape}, {v.shape}"
+        )
+    heads_q, heads_kv = q.shape[1], k.shape[1]
+    if v.shape[1] != heads_kv or v.shape[2] != k.shape[2] or k.shape[3] != q.shape[3]:
+        raise OpAttributeError(
+            f"{ctx.describe()}: K {k.shape} and V {v.shape} must share heads and sequence length, "
+            f"and K's head size must be Q's {q.shape[3]}"
+        )
+    if heads_q % heads_kv:
+        raise OpAttributeError(f"{ctx.describe()}: {heads_q} query heads are not a multiple of {heads_kv} K/V heads")
+    if heads_q != heads_kv:
+        k, v = jnp.repeat(k, heads_q // heads_kv, axis=1), jnp.repeat(v, heads_q // heads_kv, axis=1)
+    scale = 1.0 / np.sqrt(q.shape[3]) if scale is None else float(scale)
+    root = jnp.asarray(np.sqrt(np.float32(scale)), q.dtype)
+    scores = jnp.einsum("bhqd,bhkd->bhqk", q * root, k * root)
+    if softmax_precision is not None:
+        compute = np_dtype(int(softmax_precision))
+    else:
+        compute = np.dtype(np.float32) if jnp.finfo(q.dtype).bits < 32 else np.dtype(q.dtype)
+    scores = scores.astype(compute)
+
+    def modify(graph, value):
+        if ctx.run_graph is None:
+            raise OpAttributeError(f"{ctx.describe()}: its modifier subgraphs need a runtime that runs subgraphs")
+        out = list(ctx.run_graph(graph, [value]))
+        if len(out) != 1:
+            raise OpAttributeError(f"{ctx.describe()}: a modifier subgraph must return one tensor, got {len(out)}")
+        return jnp.asarray(out[0]).astype(compute)
+
+    if score_mod is not None:
+        scores = modify(score_mod, scores)
+    e = jnp.exp(scores - lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True)))
+    probs = e / jnp.sum(e, axis=-1, keepdims=True)
+    if prob_mod is not None:
+        probs = modify(prob_mod, probs)
+    return jnp.einsum("bhqk,bhkd->bhqd", probs, v.astype(compute)).astype(v.dtype)
+
+
 @register_op("RotaryEmbedding")
 def rotary_embedding(
     ctx: OpContext, x, cos_cache, sin_cache, position_ids=None, *, interleaved=0, num_heads=0, rotary_embedding_dim=0
