@@ -6,7 +6,7 @@ from ._registry import OpContext, lookup, register_op, registered
 
 _FAMILIES = (
     "math", "reduce", "tensor", "nn", "conv", "pool", "norm", "activation", "image",
-    "rnn", "control", "sequence", "quant", "ml", "signal", "random", "text",
+    "rnn", "control", "sequence", "quant", "ml", "signal", "random", "text", "training",
 )
 
 for _family in _FAMILIES:
