@@ -18,7 +18,7 @@ def gemm(ctx, a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):
   the node is not passed, so the Python default is the ONNX default.
 - `ctx` is an `OpContext`: the node, the resolved schema version (`ctx.version`), the
   number of requested outputs, `ctx.static(value, "what")` to demand a trace-time value
-  (a `DynamicShapeError` if it is only known at run time), and `ctx.run_graph` for
+  (a `DynamicShapeError` if it is only known at run time), and `ctx.subgraph` for
   control flow.
 - `since=None` registers the kernel for every schema version ONNX defines for the op;
   pass an explicit tuple where versions need different kernels. Registering the same key
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DynamicShapeError
+from ..errors import DynamicShapeError, ModelError
 from ..graph import Graph, Node
 
 Kernel = Callable[..., Any]
@@ -137,6 +137,12 @@ class OpContext:
                 "not known while tracing (jax.jit, jax.vmap, jax.grad). Run the model eagerly, "
                 "or export it with static shapes."
             ) from exc
+
+    def subgraph(self, graph: Graph, inputs: Sequence[Any]) -> list[Any]:
+        """Run a graph attribute (a branch, a loop body, a modifier) on `inputs`; its outputs."""
+        if self.run_graph is None:
+            raise ModelError(f"{self.describe()}: its subgraphs need a runtime that can run them")
+        return list(self.run_graph(graph, list(inputs)))
 
     def describe(self) -> str:
         domain = self.node.domain or "ai.onnx"

@@ -1,7 +1,7 @@
 """Control flow: If, Loop and Scan, lowered to `lax.cond`, `lax.scan` and `lax.while_loop`.
 
-Subgraphs run through `ctx.run_graph(graph, inputs)`, which also resolves the names a
-body reads from the enclosing scope. Each op first tries a structured JAX lowering
+Subgraphs run through `ctx.subgraph(graph, inputs)` (the runtime's `run_graph`), which also
+resolves the names a body reads from the enclosing scope. Each op first tries a structured JAX lowering
 (one trace of the body, jit- and grad-friendly) and, when the body cannot be expressed
 that way (a loop-carried value changes shape, a loop with scan outputs stops on a
 data-dependent condition, a body op needs concrete values) and nothing is being traced,
@@ -88,12 +88,6 @@ def _outputs(values: Sequence[Any]) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def _run(ctx: OpContext, graph: Graph, inputs: Sequence[Any]) -> list[Any]:
-    if ctx.run_graph is None:
-        raise ModelError(f"{ctx.describe()}: control flow needs a runtime that can run subgraphs")
-    return list(ctx.run_graph(graph, list(inputs)))
-
-
 # --------------------------------------------------------------------------- If
 
 
@@ -102,12 +96,12 @@ def if_(ctx: OpContext, cond: Any, *, then_branch: Graph, else_branch: Graph) ->
     """Run one branch: a Python choice when `cond` is known, `lax.cond` when it is traced."""
     choice = _static_bool(cond)
     if choice is not None:
-        return _outputs(_run(ctx, then_branch if choice else else_branch, []))
+        return _outputs(ctx.subgraph(then_branch if choice else else_branch, []))
 
     pred = jnp.asarray(cond).reshape(-1)[0].astype(bool)
     try:
-        then_shape = jax.eval_shape(lambda: _to_jax(_run(ctx, then_branch, [])))
-        else_shape = jax.eval_shape(lambda: _to_jax(_run(ctx, else_branch, [])))
+        then_shape = jax.eval_shape(lambda: _to_jax(ctx.subgraph(then_branch, [])))
+        else_shape = jax.eval_shape(lambda: _to_jax(ctx.subgraph(else_branch, [])))
     except _NotStructured as exc:
         raise DynamicShapeError(f"{ctx.describe()}: cannot trace its branches ({exc}); run the model eagerly") from exc
     t_leaves, t_def = jax.tree_util.tree_flatten(then_shape, is_leaf=lambda x: x is None)
@@ -124,7 +118,7 @@ def if_(ctx: OpContext, cond: Any, *, then_branch: Graph, else_branch: Graph) ->
 
     def branch(graph: Graph, cast_like: Any) -> Callable[[], Any]:
         def fn() -> Any:
-            out = _to_jax(_run(ctx, graph, []))
+            out = _to_jax(ctx.subgraph(graph, []))
             return jax.tree_util.tree_map(
                 lambda x, s: None if x is None else x.astype(s.dtype), out, cast_like, is_leaf=lambda x: x is None
             )
@@ -143,7 +137,7 @@ def _loop_eager(ctx: OpContext, body: Graph, trip: int | None, cond: bool, carri
     it = 0
     keep = cond
     while keep and (trip is None or it < trip):
-        outs = _run(ctx, body, [np.array(it, np.int64), np.array(keep), *carried])
+        outs = ctx.subgraph(body, [np.array(it, np.int64), np.array(keep), *carried])
         keep_value = _static_bool(outs[0])
         if keep_value is None:
             raise DynamicShapeError(
@@ -169,7 +163,7 @@ def _empty_scan_output(ctx: OpContext, body: Graph, carried: list[Any], j: int, 
     """A zero-iteration scan output: shape [0, *per-iteration shape] when the body can tell."""
     try:
         shapes = jax.eval_shape(
-            lambda: _to_jax(_run(ctx, body, [np.array(0, np.int64), np.array(True), *carried]))
+            lambda: _to_jax(ctx.subgraph(body, [np.array(0, np.int64), np.array(True), *carried]))
         )
         s = shapes[1 + n + j]
         return jnp.zeros((0, *s.shape), s.dtype)
@@ -185,7 +179,7 @@ def _loop_scan(ctx: OpContext, body: Graph, trip: int, carried: list[Any], k: in
 
     def step(carry: tuple[jax.Array, list[Any]], _: Any) -> tuple[Any, list[Any]]:
         i, values = carry
-        outs = _run(ctx, body, [i, np.array(True), *values])
+        outs = ctx.subgraph(body, [i, np.array(True), *values])
         keep = _static_bool(outs[0])
         if keep is not True or isinstance(outs[0], jax.core.Tracer):
             raise _DynamicCondition("the loop condition is computed in the body")
@@ -216,7 +210,7 @@ def _loop_while(ctx: OpContext, body: Graph, trip: Any, cond: Any, carried: list
 
     def body_fn(state: Any) -> Any:
         i, keep, values = state
-        outs = _run(ctx, body, [i, keep, *values])
+        outs = ctx.subgraph(body, [i, keep, *values])
         new_keep = jnp.asarray(outs[0]).reshape(-1)[0].astype(bool)
         return i + 1, new_keep, _match(outs[1 : 1 + n], values, "a loop-carried value")
 
@@ -285,7 +279,7 @@ def _scan_core(
         init = _to_jax(states)
 
         def step(carry: list[Any], x: list[Any]) -> tuple[list[Any], list[Any]]:
-            outs = _run(ctx, body, [*carry, *x])
+            outs = ctx.subgraph(body, [*carry, *x])
             return _match(outs[:n], carry, "a scan state"), _to_jax(outs[n:])
 
         final, ys = jax.lax.scan(step, init, _to_jax(xs), length=length)
@@ -295,7 +289,7 @@ def _scan_core(
             raise DynamicShapeError(f"{ctx.describe()}: cannot be traced as a JAX scan ({exc})") from exc
         final, ys = list(states), [[] for _ in range(k)]
         for t in range(length):
-            outs = _run(ctx, body, [*final, *(x[t] for x in xs)])
+            outs = ctx.subgraph(body, [*final, *(x[t] for x in xs)])
             final = outs[:n]
             for j in range(k):
                 ys[j].append(outs[n + j])

@@ -58,6 +58,12 @@ def _window_bias(q_len: int, kv_len: int, offset, *, causal: bool, left: int, ri
     return allowed[:, None] if per_batch else allowed
 
 
+def _share_kv_heads(k: jax.Array, v: jax.Array, heads_q: int) -> tuple[jax.Array, jax.Array]:
+    """Grouped-query attention: repeat each K/V head for its contiguous group of query heads."""
+    group = heads_q // k.shape[1]
+    return (k, v) if group == 1 else (jnp.repeat(k, group, axis=1), jnp.repeat(v, group, axis=1))
+
+
 @register_op("Attention")
 def attention(
     ctx: OpContext,
@@ -117,10 +123,7 @@ def attention(
         valid = jnp.arange(kv_len)[None, :] < jnp.asarray(nonpad_kv_seqlen).reshape(-1, 1)
         bias = bias + jnp.where(valid, 0.0, -jnp.inf).astype(dtype)[:, None, None, :]
 
-    heads_q, heads_kv = q.shape[1], k.shape[1]
-    if heads_q != heads_kv:
-        k = jnp.repeat(k, heads_q // heads_kv, axis=1)
-        v = jnp.repeat(v, heads_q // heads_kv, axis=1)
+    k, v = _share_kv_heads(k, v, q.shape[1])
     qk = jnp.einsum("bhqd,bhkd->bhqk", q * root, k * root)
     raw = qk
     if softcap and float(softcap) > 0:
@@ -169,8 +172,7 @@ def flex_attention(ctx: OpContext, q, k, v, *, scale=None, score_mod=None, prob_
         )
     if heads_q % heads_kv:
         raise OpAttributeError(f"{ctx.describe()}: {heads_q} query heads are not a multiple of {heads_kv} K/V heads")
-    if heads_q != heads_kv:
-        k, v = jnp.repeat(k, heads_q // heads_kv, axis=1), jnp.repeat(v, heads_q // heads_kv, axis=1)
+    k, v = _share_kv_heads(k, v, heads_q)
     scale = 1.0 / np.sqrt(q.shape[3]) if scale is None else float(scale)
     root = jnp.asarray(np.sqrt(np.float32(scale)), q.dtype)
     scores = jnp.einsum("bhqd,bhkd->bhqk", q * root, k * root)
@@ -181,9 +183,7 @@ def flex_attention(ctx: OpContext, q, k, v, *, scale=None, score_mod=None, prob_
     scores = scores.astype(compute)
 
     def modify(graph, value):
-        if ctx.run_graph is None:
-            raise OpAttributeError(f"{ctx.describe()}: its modifier subgraphs need a runtime that runs subgraphs")
-        out = list(ctx.run_graph(graph, [value]))
+        out = ctx.subgraph(graph, [value])
         if len(out) != 1:
             raise OpAttributeError(f"{ctx.describe()}: a modifier subgraph must return one tensor, got {len(out)}")
         return jnp.asarray(out[0]).astype(compute)

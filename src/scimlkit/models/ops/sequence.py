@@ -137,12 +137,10 @@ def sequence_map(ctx: OpContext, seq: Any, *additional: Any, body: Graph) -> Any
     for extra in additional:
         if isinstance(extra, list) and len(extra) != len(seq):
             raise ModelError(f"{ctx.describe()}: sequences of lengths {len(seq)} and {len(extra)} cannot be mapped together")
-    if ctx.run_graph is None:
-        raise ModelError(f"{ctx.describe()}: needs a runtime that can run subgraphs")
     results: list[list[Any]] = [[] for _ in body.outputs]
     for i, element in enumerate(seq):
         args = [element, *(extra[i] if isinstance(extra, list) else extra for extra in additional)]
-        for acc, value in zip(results, ctx.run_graph(body, args)):
+        for acc, value in zip(results, ctx.subgraph(body, args)):
             acc.append(value)
     return results[0] if len(results) == 1 else tuple(results)
 
